@@ -1,0 +1,1 @@
+"""The app's triggers, grouped by family; function_app.py registers them."""

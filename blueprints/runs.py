@@ -1,0 +1,51 @@
+"""Running incidents: the queue-triggered executor, the poison-queue handler and the reconciler timer."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+bp = func.Blueprint()
+log = logging.getLogger("responder.runs")
+
+
+@bp.queue_trigger(arg_name="msg", queue_name="%RESPONDER_QUEUE%", connection="AzureWebJobsStorage")
+async def run_incident(msg: func.QueueMessage) -> None:
+    """Execute (or continue) the incident's plan. Raising makes the host retry the message, then poison it."""
+    from shared import executor, queueing, services
+
+    try:
+        message = queueing.decode(msg.get_body())
+    except ValueError as error:
+        log.error("dropped a run message that is not one of ours (%s): %s", msg.id, error)
+        return
+    incident_id = message["incident_id"]
+    outcome = await executor.run(services.current(), incident_id, run_id=f"{msg.id}/{msg.dequeue_count or 1}")
+    log.info("run of %s: %s", incident_id, outcome, extra={"incident_id": incident_id})
+
+
+@bp.queue_trigger(arg_name="msg", queue_name="%RESPONDER_QUEUE%-poison", connection="AzureWebJobsStorage")
+async def fail_poisoned_run(msg: func.QueueMessage) -> None:
+    """The host gave up on a run message (host.json maxDequeueCount): its incident ends failed, with the reason."""
+    from shared import executor, queueing, services
+
+    try:
+        message = queueing.decode(msg.get_body())
+    except ValueError as error:
+        log.error("dropped a poisoned message that is not one of ours (%s): %s", msg.id, error)
+        return
+    outcome = await executor.fail_poisoned(services.current(), message["incident_id"], msg.dequeue_count)
+    log.warning("poisoned run of %s: %s", message["incident_id"], outcome,
+                extra={"incident_id": message["incident_id"]})
+
+
+@bp.timer_trigger(arg_name="timer", schedule="0 */1 * * * *", run_on_startup=False,
+                  use_monitor=True)
+async def reconcile_incidents(timer: func.TimerRequest) -> None:
+    """Re-drive incidents stuck in a non-final status (a lost message loses nothing)."""
+    from shared import reconciler, services
+
+    summary = await reconciler.reconcile(services.current())
+    if summary.redriven or summary.failed:
+        log.warning("reconciler: %s", summary)

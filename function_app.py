@@ -1,0 +1,18 @@
+"""Rollback Responder: the Azure Functions app (Python v2 programming model).
+
+Triggers only: each parses, authenticates and hands on (blueprints/); decisions live in shared/, actions
+in responders/. Start-up validates the settings and the rules file, so a mistake fails the deployment
+loudly instead of the first 3 a.m. alert.
+"""
+
+import azure.functions as func
+
+from blueprints import alerts, incidents, runs
+from shared.startup import check_configuration
+
+check_configuration()
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(alerts.bp)
+app.register_functions(incidents.bp)
+app.register_functions(runs.bp)

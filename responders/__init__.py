@@ -1,0 +1,19 @@
+"""The responders, one module each, registered under the stable ids that incident records store.
+
+Adding a responder: write responders/<name>.py (KIND, precheck, execute, verify; see shared/steps.py)
+and add one line below. Never rename an id: stored plans refer to it.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from responders import swap_back
+from shared.plan import StepKind
+from shared.steps import Responder
+
+REGISTRY: MappingProxyType[str, Responder] = MappingProxyType({
+    "swap_back": swap_back,
+})
+
+KINDS: MappingProxyType[str, StepKind] = MappingProxyType({name: module.KIND for name, module in REGISTRY.items()})

@@ -1,0 +1,138 @@
+"""Credentials, SDK client options, and the translation of Azure SDK errors into the responder's tree
+(shared/errors.py). Only this module and the adapters next to it import azure.core or an Azure SDK,
+and they import the SDKs on first use: each costs 0.1-0.4 s to import and cold start matters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any, Iterator
+
+from shared.config import Settings
+from shared.errors import (
+    AzureConflict,
+    AzureOperationFailed,
+    AzurePermissionDenied,
+    AzureRequestRejected,
+    AzureUnavailable,
+    ConfigurationError,
+    TargetNotFound,
+)
+
+EMULATOR_TOKEN = "emulator-token"
+
+
+class EmulatorCredential:
+    """A fixed bearer token for the local emulator; Settings refuses it unless ARM is on loopback."""
+
+    async def get_token(self, *scopes: str, **kwargs: Any):
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(EMULATOR_TOKEN, int(time.time()) + 3600)
+
+    async def get_token_info(self, *scopes: str, options: Any = None):
+        from azure.core.credentials import AccessTokenInfo
+
+        return AccessTokenInfo(EMULATOR_TOKEN, int(time.time()) + 3600)
+
+    async def close(self) -> None:
+        pass
+
+    async def __aenter__(self) -> EmulatorCredential:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        pass
+
+
+def make_credential(settings: Settings):
+    """Managed identity in Azure (DefaultAzureCredential also covers `az login` on a laptop)."""
+    if settings.credential == "emulator":
+        return EmulatorCredential()
+    if settings.credential == "managed-identity":
+        from azure.identity.aio import ManagedIdentityCredential
+
+        return ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
+    from azure.identity.aio import DefaultAzureCredential
+
+    return DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments every management client gets: endpoint, TLS trust, retries, timeouts, polling."""
+    options: dict[str, Any] = {
+        "base_url": settings.arm_endpoint,
+        "credential_scopes": [settings.arm_scope],
+        "retry_total": settings.arm_retry_total,
+        "retry_backoff_factor": settings.arm_retry_backoff,
+        "read_timeout": settings.arm_timeout,
+        "connection_timeout": min(settings.arm_timeout, 10.0),
+    }
+    if settings.ca_bundle:
+        options["connection_verify"] = settings.ca_bundle
+    if settings.arm_polling_interval is not None:
+        options["polling_interval"] = settings.arm_polling_interval
+    return options
+
+
+def _azure_message(error: Any) -> tuple[str | None, str]:
+    """Azure's own error code and message, from the parsed ARM error body when there is one."""
+    odata = getattr(error, "error", None)
+    code = getattr(odata, "code", None)
+    message = getattr(odata, "message", None)
+    if not message:
+        message = str(getattr(error, "message", "") or error).strip()
+        if code and message.startswith(f"({code})"):
+            message = message[len(code) + 2:].strip()
+    first_line = message.splitlines()[0] if message else type(error).__name__
+    return code, first_line
+
+
+def _retry_after(error: Any) -> float:
+    response = getattr(error, "response", None)
+    value = response.headers.get("Retry-After") if response is not None else None
+    try:
+        return max(1.0, float(value)) if value else 10.0
+    except ValueError:
+        return 10.0
+
+
+@contextlib.contextmanager
+def translated(what: str) -> Iterator[None]:
+    """Run an SDK call; re-raise its failure as the responder's error, saying what was being done."""
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+
+    try:
+        yield
+    except ClientAuthenticationError as error:
+        code, message = _azure_message(error)
+        raise AzurePermissionDenied(f"{what}: Azure did not accept the responder's identity: {message}") from None
+    except HttpResponseError as error:
+        status = error.status_code or 0
+        code, message = _azure_message(error)
+        label = f"{what}: {code + ': ' if code else ''}{message}"
+        if 200 <= status < 300:  # the request was accepted; the long-running operation itself ended badly
+            raise AzureOperationFailed(f"{what} failed in Azure: {code + ': ' if code else ''}{message}",
+                                       code) from None
+        if status in (401, 403):
+            raise AzurePermissionDenied(f"{label} (HTTP {status}; check the responder identity's role "
+                                        f"assignment on the resource)") from None
+        if status == 404:
+            raise TargetNotFound(f"{label} (HTTP 404)") from None
+        if status == 409:
+            raise AzureConflict(f"{label} (HTTP 409)", delay=15.0) from None
+        if status == 429 or status >= 500:
+            raise AzureUnavailable(f"{label} (HTTP {status}, after the SDK's retries)",
+                                   delay=_retry_after(error)) from None
+        raise AzureRequestRejected(f"{label} (HTTP {status})") from None
+    except (ServiceRequestError, ServiceResponseError) as error:
+        raise AzureUnavailable(f"{what}: Azure unreachable ({type(error).__name__}: "
+                               f"{str(error).splitlines()[0][:200]})", delay=10.0) from None
+    except ValueError as error:  # the SDK's own argument checks
+        raise ConfigurationError(f"{what}: {error}") from None

@@ -1,0 +1,102 @@
+"""App settings, read from the environment (Function App application settings; local.settings.json locally).
+
+Every setting is listed, with its meaning, in local.settings.example.json. Endpoints are settings, so the same
+code reaches Azure, a sovereign cloud or the local emulator.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any, Literal, Mapping
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from shared.durations import parse_duration
+from shared.errors import ConfigurationError
+
+_ENV = {
+    "storage_connection": "AzureWebJobsStorage",
+    "rules_path": "RESPONDER_RULES_PATH",
+    "table_prefix": "RESPONDER_TABLE_PREFIX",
+    "queue_name": "RESPONDER_QUEUE",
+    "arm_endpoint": "RESPONDER_ARM_ENDPOINT",
+    "arm_scope": "RESPONDER_ARM_SCOPE",
+    "credential": "RESPONDER_CREDENTIAL",
+    "managed_identity_client_id": "AZURE_CLIENT_ID",
+    "ca_bundle": "RESPONDER_CA_BUNDLE",
+    "arm_polling_interval": "RESPONDER_ARM_POLLING_INTERVAL",
+    "arm_retry_total": "RESPONDER_ARM_RETRY_TOTAL",
+    "arm_retry_backoff": "RESPONDER_ARM_RETRY_BACKOFF",
+    "arm_timeout": "RESPONDER_ARM_TIMEOUT",
+    "lease_duration": "RESPONDER_LEASE_DURATION",
+    "stuck_after": "RESPONDER_STUCK_AFTER",
+    "max_redrives": "RESPONDER_MAX_REDRIVES",
+    "public_base_url": "RESPONDER_PUBLIC_BASE_URL",
+}
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    storage_connection: str = Field(min_length=1)
+    rules_path: str = "rules.yaml"
+    table_prefix: str = Field(default="responder", pattern=r"^[A-Za-z][A-Za-z0-9]{0,29}$")
+    queue_name: str = Field(default="rollback-runs", pattern=r"^[a-z0-9][a-z0-9-]{1,54}[a-z0-9]$")
+    arm_endpoint: str = "https://management.azure.com"
+    arm_scope: str = "https://management.azure.com/.default"
+    credential: Literal["default", "managed-identity", "emulator"] = "default"
+    managed_identity_client_id: str | None = None
+    ca_bundle: str | None = None
+    arm_polling_interval: float | None = Field(default=None, ge=0)
+    arm_retry_total: int = Field(default=6, ge=0)
+    arm_retry_backoff: float = Field(default=0.8, ge=0)
+    arm_timeout: float = Field(default=60.0, gt=0)
+    lease_duration: timedelta = timedelta(seconds=90)
+    stuck_after: timedelta = timedelta(minutes=10)
+    max_redrives: int = Field(default=3, ge=0)
+    public_base_url: str | None = None
+
+    @field_validator("lease_duration", "stuck_after", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value)
+
+    @field_validator("queue_name")
+    @classmethod
+    def _queue_name(cls, value: str) -> str:
+        if "--" in value:
+            raise ValueError("queue names may not contain two hyphens in a row")
+        return value
+
+    @field_validator("arm_endpoint")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if urlparse(value).scheme != "https":
+            raise ValueError("must be an https:// URL (Azure refuses bearer tokens over plain http)")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _emulator_only_on_loopback(self) -> Settings:
+        if self.credential == "emulator" and urlparse(self.arm_endpoint).hostname not in ("127.0.0.1", "localhost"):
+            raise ValueError("RESPONDER_CREDENTIAL=emulator is only allowed with a loopback RESPONDER_ARM_ENDPOINT")
+        return self
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        values = {field: env[name] for field, name in _ENV.items() if env.get(name, "") != ""}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            problems = [
+                f"{_ENV.get(str(item['loc'][0]), item['loc'][0]) if item['loc'] else 'settings'}: "
+                f"{'required' if item['type'] == 'missing' else item['msg']}"
+                for item in error.errors()
+            ]
+            raise ConfigurationError("invalid app settings: " + "; ".join(problems)) from None
+
+    @property
+    def poison_queue_name(self) -> str:
+        return f"{self.queue_name}-poison"

@@ -1,0 +1,127 @@
+"""The responder's exception tree. Adapters translate SDK, HTTP and Redis errors into these at
+their boundary; nothing above the adapters sees an `azure.core` or `redis` exception.
+
+    ResponderError                  base; `str(e)` is what a person needs to act, and what the timeline gets
+    ├── TemporaryError(delay)       try the step again after `delay` seconds (if the step's budget allows)
+    │   ├── AzureUnavailable        throttled (429), 5xx after the SDK's own retries, connection or timeout
+    │   ├── AzureConflict           409: another operation is running on the resource
+    │   ├── StepDelayed             the target's lease is held, or a requested operation may still be in flight
+    │   └── CacheUnavailable        Redis refused the connection or timed out
+    ├── PermanentError              retrying will not help; the step (and the incident) fails
+    │   ├── AzureOperationFailed    a long-running operation ended Failed/Canceled (Azure's code and message kept)
+    │   ├── AzureRequestRejected    4xx other than 401/403/404/409/429 (bad request, precondition...)
+    │   ├── AzurePermissionDenied   401/403: the responder's identity lacks a role
+    │   ├── TargetNotFound          404: the site, slot, server or secret does not exist
+    │   ├── CacheAuthFailed         wrong Redis password / token
+    │   ├── CacheTLSFailed          TLS handshake or certificate verification failed
+    │   └── ConfigurationError      a setting or a rule is wrong
+    └── Escalate                    the responder refuses to act (unsafe) or acted without fixing it: a human decides
+
+    StoreError                      the incident store (Table/Queue storage) refused or failed: triggers answer 503
+    ├── EntityExists                a conditional insert lost: the row is already there
+    └── EntityChanged               an ETag-conditioned update lost: someone else wrote first (reload, retry)
+    EntityMissing (LookupError)     the row does not exist
+
+    PayloadError (ValueError)       input a trigger cannot use; carries its HTTP status (400, 413, 422)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ResponderError(Exception):
+    """Base of every error this app raises on purpose."""
+
+
+class TemporaryError(ResponderError):
+    def __init__(self, message: str, delay: float = 5.0):
+        super().__init__(message)
+        self.delay = delay
+
+
+class AzureUnavailable(TemporaryError):
+    pass
+
+
+class AzureConflict(TemporaryError):
+    pass
+
+
+class StepDelayed(TemporaryError):
+    pass
+
+
+class CacheUnavailable(TemporaryError):
+    pass
+
+
+class PermanentError(ResponderError):
+    pass
+
+
+class AzureOperationFailed(PermanentError):
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+class AzureRequestRejected(PermanentError):
+    pass
+
+
+class AzurePermissionDenied(PermanentError):
+    pass
+
+
+class TargetNotFound(PermanentError):
+    pass
+
+
+class CacheAuthFailed(PermanentError):
+    pass
+
+
+class CacheTLSFailed(PermanentError):
+    pass
+
+
+class ConfigurationError(PermanentError):
+    pass
+
+
+class Escalate(ResponderError):
+    """Stop the plan and hand the incident to a person, with the reason."""
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+class EntityExists(StoreError):
+    def __init__(self, message: str, index: int | None = None):
+        super().__init__(message)
+        self.index = index
+
+
+class EntityChanged(StoreError):
+    pass
+
+
+class EntityMissing(LookupError):
+    pass
+
+
+class PayloadError(ValueError):
+    """Input a trigger or the CLI cannot use. `status` is the HTTP answer (400, 413, 422)."""
+
+    def __init__(self, status: int, code: str, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.problems = problems or []
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.problems:
+            body["problems"] = self.problems
+        return body

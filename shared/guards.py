@@ -1,0 +1,104 @@
+"""Cooldowns and leases, kept in Table Storage and written with conditions, never in process memory:
+function instances scale out and are recycled, so only the table can say who holds what.
+
+  guards   PK "cooldown", RK sha(kind|target)   until, incident_id   (one action per target per window)
+           PK "lease",    RK sha(target)        holder, incident_id, expires   (one run acts on a target at a time)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable
+
+from shared import tables
+from shared.rules import Cooldown
+
+
+def _row(key: str) -> str:
+    return hashlib.sha256(key.lower().encode()).hexdigest()[:40]
+
+
+@dataclass(frozen=True)
+class Lease:
+    target: str
+    holder: str
+    incident_id: str
+    expires: datetime
+    etag: str
+
+
+class LeaseHeld(Exception):
+    def __init__(self, target: str, incident_id: str, expires: datetime):
+        super().__init__(f"{target} is being acted on by incident {incident_id} until {expires:%H:%M:%SZ}")
+        self.incident_id, self.expires = incident_id, expires
+
+
+class Guards:
+    def __init__(self, tables_: tables.Tables, clock: Callable[[], datetime]):
+        self._tables = tables_
+        self._clock = clock
+
+    async def _table(self):
+        return await self._tables.table("guards")
+
+    async def active_cooldowns(self) -> dict[str, Cooldown]:
+        rows = tables.query(await self._table(), "PartitionKey eq 'cooldown' and until gt @now", {"now": self._clock()})
+        return {row["key"]: Cooldown(row["key"], row["until"], row["incident_id"]) async for row in rows}
+
+    async def claim_cooldown(self, key: str, duration: timedelta, incident_id: str) -> Cooldown:
+        """Start the cooldown for `incident_id`; if another incident holds an unexpired one, return that instead
+        (the caller compares `incident_id`). Claiming again for the same incident returns its own cooldown."""
+        table, row = await self._table(), _row(key)
+        for _ in range(10):
+            now = self._clock()
+            mine = {"PartitionKey": "cooldown", "RowKey": row, "key": key, "until": now + duration,
+                    "incident_id": incident_id}
+            existing = await tables.get_or_none(table, "cooldown", row)
+            if existing is not None and (existing["incident_id"] == incident_id or existing["until"] > now):
+                return Cooldown(key, existing["until"], existing["incident_id"])
+            try:
+                if existing is None:
+                    await tables.insert(table, mine)
+                else:
+                    await tables.replace_if_unchanged(table, mine, existing["_etag"])
+            except (tables.EntityExists, tables.EntityChanged):
+                continue
+            return Cooldown(key, mine["until"], incident_id)
+        raise tables.StoreError(f"cooldown {key} kept changing under 10 attempts to claim it")
+
+    async def acquire_lease(self, target: str, holder: str, incident_id: str, duration: timedelta) -> Lease:
+        """Take the target for this run, or raise LeaseHeld. An expired lease is taken over."""
+        table, row = await self._table(), _row(target)
+        for _ in range(10):
+            now = self._clock()
+            entity = {"PartitionKey": "lease", "RowKey": row, "target": target, "holder": holder,
+                      "incident_id": incident_id, "expires": now + duration}
+            existing = await tables.get_or_none(table, "lease", row)
+            try:
+                if existing is None:
+                    etag = await tables.insert(table, entity)
+                elif existing["holder"] == holder or existing["expires"] <= now:
+                    etag = await tables.replace_if_unchanged(table, entity, existing["_etag"])
+                else:
+                    raise LeaseHeld(target, existing["incident_id"], existing["expires"])
+            except (tables.EntityExists, tables.EntityChanged):
+                continue
+            return Lease(target, holder, incident_id, entity["expires"], etag)
+        raise tables.StoreError(f"lease on {target} kept changing under 10 attempts to take it")
+
+    async def renew_lease(self, lease: Lease, duration: timedelta) -> Lease:
+        """Extend a lease this run holds; raises LeaseHeld if it was lost (expired and taken by another run)."""
+        entity = {"PartitionKey": "lease", "RowKey": _row(lease.target), "target": lease.target,
+                  "holder": lease.holder, "incident_id": lease.incident_id, "expires": self._clock() + duration}
+        try:
+            etag = await tables.replace_if_unchanged(await self._table(), entity, lease.etag)
+        except (tables.EntityChanged, tables.EntityMissing):
+            current = await tables.get_or_none(await self._table(), "lease", _row(lease.target))
+            holder = current["incident_id"] if current else "nobody"
+            raise LeaseHeld(lease.target, holder, current["expires"] if current else self._clock()) from None
+        return Lease(lease.target, lease.holder, lease.incident_id, entity["expires"], etag)
+
+    async def release_lease(self, lease: Lease) -> None:
+        await tables.delete_if_unchanged(await self._table(), "lease", _row(lease.target), lease.etag)

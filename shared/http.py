@@ -1,0 +1,71 @@
+"""HTTP plumbing shared by the HTTP triggers: JSON bodies in and out, and one place that maps the
+responder's exceptions to status codes with a JSON error body that says what is wrong."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from typing import Any, Awaitable, Callable
+
+import azure.functions as func
+
+from shared.errors import ConfigurationError, PayloadError, StoreError
+
+log = logging.getLogger("responder.http")
+
+MAX_BODY_BYTES = 1 << 20  # 1 MiB: Azure Monitor payloads are a few KiB; anything near this is not an alert
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body, default=str, separators=(",", ":")), status_code=status,
+                             mimetype="application/json", charset="utf-8", headers=headers)
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> func.HttpResponse:
+    headers = {"Retry-After": "10"} if status == 503 else None
+    return json_response({"error": code, "message": message, **extra}, status, headers)
+
+
+def read_json(req: func.HttpRequest) -> Any:
+    """The request body as JSON, or PayloadError 413 (too big) / 400 (not JSON)."""
+    declared = req.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadError(413, "payload_too_large", f"the body is {declared} bytes; the limit is {MAX_BODY_BYTES}")
+    body = req.get_body() or b""
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadError(413, "payload_too_large", f"the body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
+    if not body.strip():
+        raise PayloadError(400, "invalid_json", "the body is empty; send a JSON object")
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        raise PayloadError(400, "invalid_json", "the body is not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise PayloadError(400, "invalid_json", f"the body is not JSON: {error.msg} at line {error.lineno} "
+                                                f"column {error.colno}") from None
+
+
+Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
+
+
+def answers_errors(handler: Handler) -> Handler:
+    """Turn the exceptions a trigger can meet into their HTTP answers; nothing escapes as a bare 500."""
+    @functools.wraps(handler)
+    async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+        try:
+            return await handler(req)
+        except PayloadError as error:
+            return json_response(error.body(), error.status)
+        except StoreError as error:
+            log.error("incident store unavailable: %s", error)
+            return error_response(503, "store_unavailable",
+                                  "the incident store is unavailable; nothing was accepted, retry later")
+        except ConfigurationError as error:
+            log.error("configuration error: %s", error)
+            return error_response(500, "misconfigured", str(error))
+        except Exception:
+            log.exception("unhandled error in %s", handler.__name__)
+            return error_response(500, "internal_error", "an unexpected error occurred; it is in the logs")
+
+    return wrapper

@@ -1,0 +1,302 @@
+"""Incident records in Azure Table Storage: the incident, its fingerprint, its timeline and its steps.
+
+Layout (table names get the RESPONDER_TABLE_PREFIX):
+  incidents   PK "incident", RK = inverted start time + suffix (so a plain query lists newest first)
+              PK "incident", RK "fp-<fingerprint>"  -> which incident an event created (same partition, so
+              the incident and its fingerprint are inserted in one transaction: both or neither)
+  timeline    PK = incident id, RK "t-<time>-<rand>"   append-only timeline entries
+              PK = incident id, RK "s-<index>"         one progress record per plan step (ETag writes)
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared import tables
+from shared.plan import Plan
+from shared.redact import scrub
+from shared.status import Status, is_final, transition
+
+INCIDENT_PARTITION = "incident"
+_MAX_MS = 10**13 - 1
+_DETAIL_LIMIT = 8_000
+
+
+class IncidentNotFound(LookupError):
+    pass
+
+
+def new_incident_id(now: datetime) -> str:
+    """`inc-20261125-031502123-4f3a9c`: readable, sortable, and its table row key can be derived from it."""
+    return f"inc-{now:%Y%m%d-%H%M%S}{now.microsecond // 1000:03d}-{secrets.token_hex(3)}"
+
+
+def row_key_of(incident_id: str) -> str:
+    """Inverted milliseconds, so that ascending row keys are newest first."""
+    try:
+        _, day, clock, suffix = incident_id.split("-")
+        moment = datetime.strptime(day + clock[:6], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+        millis = int(moment.timestamp()) * 1000 + int(clock[6:9])
+    except (ValueError, IndexError):
+        raise IncidentNotFound(f"{incident_id!r} is not an incident id (like inc-20261125-031502123-4f3a9c)") from None
+    return f"{_MAX_MS - millis:013d}-{suffix}"
+
+
+def _row_key_at(moment: datetime) -> str:
+    return f"{_MAX_MS - int(moment.timestamp() * 1000):013d}"
+
+
+class Incident(BaseModel):
+    model_config = ConfigDict(defer_build=True, extra="ignore")
+
+    id: str
+    source: str
+    fingerprint: str
+    alert_rule: str
+    rule: str | None = None
+    component: str = "unknown"
+    environment: str = "unknown"
+    severity: str | None = None
+    reason: str
+    status: Status
+    status_reason: str = ""
+    plan: Plan
+    event: dict[str, Any] = Field(default_factory=dict)
+    raw: str | None = None
+    requested_by: str | None = None
+    started_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None = None
+    expected_completion: datetime | None = None
+    alert_resolved_at: datetime | None = None
+    redrives: int = 0
+    etag: str | None = Field(default=None, exclude=True)
+
+    def to_entity(self) -> dict[str, Any]:
+        entity = self.model_dump(mode="json", exclude={"plan", "event"})
+        # Times stay Edm.DateTime (not strings) so that queries compare them as times.
+        entity.update({key: value for key, value in self.model_dump(mode="python").items()
+                       if isinstance(value, datetime)})
+        entity.update(
+            PartitionKey=INCIDENT_PARTITION, RowKey=row_key_of(self.id),
+            plan=self.plan.model_dump_json(), event=json.dumps(self.event, separators=(",", ":")),
+        )
+        return {key: value for key, value in entity.items() if value is not None}
+
+    @classmethod
+    def from_entity(cls, entity: dict[str, Any]) -> Incident:
+        values = {key: value for key, value in entity.items() if not key.startswith(("_", "PartitionKey", "RowKey"))}
+        values["plan"] = Plan.model_validate_json(values["plan"])
+        values["event"] = json.loads(values.get("event") or "{}")
+        return cls.model_validate(values | {"etag": entity.get("_etag")})
+
+    def public(self) -> dict[str, Any]:
+        """The JSON the API returns (the raw payload is left to the detail view)."""
+        return self.model_dump(mode="json", exclude={"raw"})
+
+
+class TimelineEntry(BaseModel):
+    time: datetime
+    step: str
+    outcome: str
+    detail: str = ""
+    duration_ms: int | None = None
+
+
+class StepProgress(BaseModel):
+    """A fixed-shape record of one plan step: where it is, what it found, how often it was retried."""
+
+    model_config = ConfigDict(extra="ignore", defer_build=True)
+
+    index: int
+    kind: str
+    target: str
+    state: str = "pending"  # pending | running | delayed | done | skipped | failed | escalated
+    phase: str = "precheck"  # precheck | execute | verify | finished
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    delayed_until: datetime | None = None
+    retries: int = 0
+    message: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+    etag: str | None = Field(default=None, exclude=True)
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "skipped")
+
+
+class Page(BaseModel):
+    items: list[Incident]
+    next_cursor: str | None = None
+
+
+class IncidentStore:
+    def __init__(self, tables_: tables.Tables, clock: Callable[[], datetime]):
+        self._tables = tables_
+        self._clock = clock
+
+    async def _incidents(self):
+        return await self._tables.table("incidents")
+
+    async def _timeline(self):
+        return await self._tables.table("timeline")
+
+    async def create(self, incident: Incident) -> tuple[Incident, bool]:
+        """Insert the incident and its fingerprint together. Returns (incident, created); when the fingerprint
+        is already taken, nothing is written and the incident that holds it is returned instead."""
+        table = await self._incidents()
+        fingerprint_row = {"PartitionKey": INCIDENT_PARTITION, "RowKey": f"fp-{incident.fingerprint}",
+                           "incident_id": incident.id}
+        try:
+            await tables.insert_together(table, [incident.to_entity(), fingerprint_row])
+        except tables.EntityExists:
+            existing = await self.find_by_fingerprint(incident.fingerprint)
+            if existing is None:  # only the incident row can have collided: a new id will do
+                raise
+            return existing, False
+        return await self.get(incident.id), True
+
+    async def link_fingerprint(self, fingerprint: str, incident_id: str) -> bool:
+        """Record that an event belongs to an existing incident; False if that event was already recorded."""
+        row = {"PartitionKey": INCIDENT_PARTITION, "RowKey": f"fp-{fingerprint}", "incident_id": incident_id}
+        try:
+            await tables.insert(await self._incidents(), row)
+        except tables.EntityExists:
+            return False
+        return True
+
+    async def find_by_fingerprint(self, fingerprint: str) -> Incident | None:
+        row = await tables.get_or_none(await self._incidents(), INCIDENT_PARTITION, f"fp-{fingerprint}")
+        return None if row is None else await self.get(row["incident_id"])
+
+    async def get(self, incident_id: str) -> Incident:
+        try:
+            entity = await tables.get(await self._incidents(), INCIDENT_PARTITION, row_key_of(incident_id))
+        except tables.EntityMissing:
+            raise IncidentNotFound(f"no incident {incident_id}") from None
+        return Incident.from_entity(entity)
+
+    async def update(self, incident_id: str, change: Callable[[Incident], Incident | None]) -> Incident:
+        """Read, apply `change`, write back if unchanged meanwhile; retried on a lost race. `change` may
+        return None to write nothing."""
+        for _ in range(20):
+            current = await self.get(incident_id)
+            changed = change(current.model_copy(deep=True))
+            if changed is None:
+                return current
+            changed.updated_at = self._clock()
+            try:
+                etag = await tables.replace_if_unchanged(await self._incidents(), changed.to_entity(), current.etag)
+            except tables.EntityChanged:
+                continue
+            changed.etag = etag
+            return changed
+        raise tables.StoreError(f"incident {incident_id} kept changing under 20 attempts to update it")
+
+    async def move(self, incident_id: str, to: Status, reason: str, **fields: Any) -> Incident:
+        """Change status through the state machine (status.transition refuses illegal moves)."""
+
+        def change(incident: Incident) -> Incident | None:
+            new_status = transition(incident.status, to)
+            if new_status == incident.status and not fields and reason == incident.status_reason:
+                return None
+            incident.status, incident.status_reason = new_status, scrub(reason)
+            for key, value in fields.items():
+                setattr(incident, key, value)
+            if is_final(new_status) and incident.ended_at is None:
+                incident.ended_at = self._clock()
+            return incident
+
+        return await self.update(incident_id, change)
+
+    async def append(self, incident_id: str, step: str, outcome: str, detail: str = "",
+                     duration: timedelta | float | None = None) -> TimelineEntry:
+        now = self._clock()
+        seconds = duration.total_seconds() if isinstance(duration, timedelta) else duration
+        entry = TimelineEntry(time=now, step=step, outcome=outcome, detail=scrub(detail)[:_DETAIL_LIMIT],
+                              duration_ms=None if seconds is None else int(seconds * 1000))
+        entity = entry.model_dump(mode="json", exclude_none=True)
+        entity.update(PartitionKey=incident_id, RowKey=f"t-{now:%Y%m%dT%H%M%S.%f}-{secrets.token_hex(2)}")
+        await tables.insert(await self._timeline(), entity)
+        return entry
+
+    async def timeline(self, incident_id: str) -> list[TimelineEntry]:
+        rows = tables.query(await self._timeline(), "PartitionKey eq @pk and RowKey ge 't-' and RowKey lt 't.'",
+                            {"pk": incident_id})
+        return [TimelineEntry.model_validate(row) async for row in rows]
+
+    async def step(self, incident_id: str, index: int, kind: str, target: str) -> StepProgress:
+        row = await tables.get_or_none(await self._timeline(), incident_id, f"s-{index:03d}")
+        if row is None:
+            return StepProgress(index=index, kind=kind, target=target)
+        progress = StepProgress.model_validate(row | {"data": json.loads(row.get("data") or "{}")})
+        progress.etag = row["_etag"]
+        return progress
+
+    async def save_step(self, incident_id: str, progress: StepProgress) -> StepProgress:
+        """Write the step record; loses (EntityChanged/EntityExists) if another run wrote it first."""
+        entity = progress.model_dump(mode="json", exclude_none=True)
+        entity.update(PartitionKey=incident_id, RowKey=f"s-{progress.index:03d}", message=scrub(progress.message),
+                      data=json.dumps(progress.data, separators=(",", ":"), default=str))
+        table = await self._timeline()
+        if progress.etag is None:
+            etag = await tables.insert(table, entity)
+        else:
+            etag = await tables.replace_if_unchanged(table, entity, progress.etag)
+        return progress.model_copy(update={"etag": etag})
+
+    async def steps(self, incident_id: str) -> list[StepProgress]:
+        rows = tables.query(await self._timeline(), "PartitionKey eq @pk and RowKey ge 's-' and RowKey lt 's.'",
+                            {"pk": incident_id})
+        return [StepProgress.model_validate(row | {"data": json.loads(row.get("data") or "{}")}) async for row in rows]
+
+    async def list(self, *, status: Status | None = None, component: str | None = None,
+                   since: datetime | None = None, limit: int = 50, cursor: str | None = None) -> Page:
+        """Newest first. `cursor` is the opaque `next_cursor` of the previous page."""
+        clauses, parameters = ["PartitionKey eq @pk", "RowKey lt 'a'"], {"pk": INCIDENT_PARTITION}
+        if since is not None:
+            clauses.append("RowKey le @since")
+            parameters["since"] = _row_key_at(since) + "-~"
+        if status is not None:
+            clauses.append("status eq @status")
+            parameters["status"] = str(status)
+        if component is not None:
+            clauses.append("component eq @component")
+            parameters["component"] = component
+        rows, token = await tables.query_page(await self._incidents(), " and ".join(clauses), parameters,
+                                              limit, _decode_cursor(cursor))
+        return Page(items=[Incident.from_entity(row) for row in rows], next_cursor=_encode_cursor(token))
+
+    async def open_incidents(self, older_than: datetime) -> list[Incident]:
+        """Incidents not in a final status whose last update is older than `older_than` (for the reconciler)."""
+        filter_ = ("PartitionKey eq @pk and RowKey lt 'a' and status ne 'resolved' and status ne 'failed' and "
+                   "status ne 'escalated' and status ne 'suppressed' and status ne 'rejected' and "
+                   "status ne 'cancelled' and updated_at lt @older")
+        rows = tables.query(await self._incidents(), filter_, {"pk": INCIDENT_PARTITION, "older": older_than})
+        return [Incident.from_entity(row) async for row in rows]
+
+
+def _encode_cursor(token: Any) -> str | None:
+    if not token:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(token, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> Any:
+    if not cursor:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        token = json.loads(base64.urlsafe_b64decode(padded))
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("cursor is not one this API returned") from None
+    if not isinstance(token, dict):
+        raise ValueError("cursor is not one this API returned")
+    return token

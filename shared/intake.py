@@ -1,0 +1,101 @@
+"""Accept an event: decide its Plan, record the incident (deduplicated by fingerprint), claim the cooldowns,
+and enqueue one run, all before anything acts. What the HTTP trigger answers comes from here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from shared.events import Event
+from shared.incidents import Incident, new_incident_id
+from shared.plan import Decision, Plan
+from shared.rules import decide
+from shared.services import Services
+from shared.status import Status, is_final
+
+log = logging.getLogger("responder.intake")
+
+_STATUS_OF = {
+    Decision.RUN: Status.ACCEPTED,
+    Decision.AWAIT_APPROVAL: Status.AWAITING_APPROVAL,
+    Decision.SUPPRESS: Status.SUPPRESSED,
+    Decision.ESCALATE: Status.ESCALATED,
+    Decision.RECORD_RESOLUTION: Status.SUPPRESSED,
+}
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    incident: Incident
+    created: bool  # False: a duplicate delivery, answered with the incident the first delivery created
+
+    def body(self) -> dict:
+        return {"incident_id": self.incident.id, "status": self.incident.status, "duplicate": not self.created,
+                "plan": self.incident.plan.summary()}
+
+
+async def accept_alert(services: Services, event: Event) -> Acceptance:
+    plan = decide(event, services.rules, services.kinds, await services.guards.active_cooldowns(), services.clock())
+    if plan.decision is Decision.RECORD_RESOLUTION:
+        return await _record_resolution(services, event, plan)
+    return await accept(services, event, plan)
+
+
+async def accept(services: Services, event: Event, plan: Plan, requested_by: str | None = None) -> Acceptance:
+    """Record the incident (or find the one this event already created) and hand it to the executor."""
+    now = services.clock()
+    incident = Incident(
+        id=new_incident_id(now), source=event.source, fingerprint=event.fingerprint, alert_rule=event.rule_name,
+        rule=plan.rule, component=plan.component, environment=plan.environment,
+        severity=event.severity, reason=_reason(event), status=_STATUS_OF[plan.decision], status_reason=plan.reason,
+        plan=plan, event=event.summary(), raw=event.raw, requested_by=requested_by, started_at=now, updated_at=now,
+        ended_at=now if is_final(_STATUS_OF[plan.decision]) else None,
+        expected_completion=now + timedelta(seconds=plan.expected_seconds) if plan.steps else None,
+    )
+    incident, created = await services.store.create(incident)
+    if not created:
+        log.info("duplicate delivery of %s", incident.id, extra={"incident_id": incident.id})
+        if incident.status is Status.ACCEPTED:  # the first delivery may have died before it enqueued
+            await services.queue.send(incident.id, "duplicate delivery of an accepted incident")
+        return Acceptance(incident, created=False)
+
+    await services.store.append(incident.id, "intake", str(incident.status),
+                                f"{_reason(event)}; {plan.reason}; plan: {plan.summary()}")
+    if incident.status is Status.ACCEPTED:
+        from shared.executor import claim_cooldowns
+
+        if await claim_cooldowns(services, incident):
+            await services.queue.send(incident.id, "accepted")
+        incident = await services.store.get(incident.id)
+    log.info("incident %s %s: %s", incident.id, incident.status, plan.summary(), extra={"incident_id": incident.id})
+    return Acceptance(incident, created=True)
+
+
+async def _record_resolution(services: Services, event: Event, plan: Plan) -> Acceptance:
+    """A Resolved alert acts on nothing. It goes on the timeline of the incident its Fired delivery created
+    (once, however often it is delivered); with no such incident it gets a record of its own."""
+    fired = await services.store.find_by_fingerprint(event.fired_fingerprint)
+    if fired is None:
+        orphan = plan.model_copy(update={"reason": f"{plan.reason}; no incident here for its Fired alert"})
+        return await accept(services, event, orphan)
+    if not await services.store.link_fingerprint(event.fingerprint, fired.id):
+        return Acceptance(fired, created=False)
+    when = f"{event.resolved_at:%Y-%m-%dT%H:%M:%SZ}" if event.resolved_at else "now"
+    await services.store.append(fired.id, "alert", "resolved",
+                                f"Azure Monitor reports alert {event.rule_name!r} resolved at {when}; "
+                                f"{plan.reason}")
+    fired = await services.store.update(fired.id, lambda incident: _mark_resolved(incident, event))
+    return Acceptance(fired, created=True)
+
+
+def _mark_resolved(incident: Incident, event: Event) -> Incident:
+    incident.alert_resolved_at = event.resolved_at or event.fired_at
+    return incident
+
+
+def _reason(event: Event) -> str:
+    severity = f" ({event.severity})" if event.severity else ""
+    what = f": {event.description}" if event.description else ""
+    return f"alert {event.rule_name!r}{severity} {event.condition.lower()}{what}"[:500]

@@ -1,0 +1,115 @@
+"""The composition root: settings, rules, the store, the queue and the Azure clients, built once per event
+loop (the Functions worker runs one loop per process; each test has its own), lazily, so a cold start
+pays only for what the first invocation uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
+
+from shared.config import Settings
+from shared.plan import StepKind
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Services:
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow,
+                 kinds: Mapping[str, StepKind] | None = None):
+        from responders import KINDS
+        from shared import tables
+        from shared.guards import Guards
+        from shared.incidents import IncidentStore
+        from shared.queueing import RunQueue
+
+        self.settings = settings
+        self.clock = clock
+        self.kinds = KINDS if kinds is None else kinds
+        self._tables = tables.Tables(settings.storage_connection, settings.table_prefix)
+        self.store = IncidentStore(self._tables, clock)
+        self.guards = Guards(self._tables, clock)
+        self.queue = RunQueue(settings.storage_connection, settings.queue_name)
+        self._rules = None
+        self._credential = None
+        self._http = None
+        self._web: dict[str, Any] = {}
+        self._closers: list[Callable[[], Any]] = []
+
+    @property
+    def rules(self):
+        """The rules file, validated on first use (and at start-up by function_app)."""
+        if self._rules is None:
+            from shared.rules import load_rules_file
+
+            self._rules = load_rules_file(self.settings.rules_path, self.kinds)
+        return self._rules
+
+    @property
+    def credential(self):
+        if self._credential is None:
+            from shared.azure import make_credential
+
+            self._credential = make_credential(self.settings)
+        return self._credential
+
+    @property
+    def http(self):
+        """One httpx client for health checks, trusting RESPONDER_CA_BUNDLE when set."""
+        if self._http is None:
+            import httpx
+
+            self._http = httpx.AsyncClient(verify=self.settings.ca_bundle or True, follow_redirects=False,
+                                           headers={"User-Agent": "rollback-responder/1"})
+        return self._http
+
+    def app_service(self, subscription_id: str):
+        """The App Service adapter for one subscription (clients are cached per subscription)."""
+        from shared.appservice import AppService
+
+        client = self._web.get(subscription_id)
+        if client is None:
+            from azure.mgmt.web.aio import WebSiteManagementClient
+
+            from shared.azure import client_options
+
+            client = WebSiteManagementClient(self.credential, subscription_id, **client_options(self.settings))
+            self._web[subscription_id] = client
+        return AppService(client)
+
+    async def aclose(self) -> None:
+        for client in self._web.values():
+            await client.close()
+        if self._http is not None:
+            await self._http.aclose()
+        if self._credential is not None:
+            await self._credential.close()
+        await self.queue.aclose()
+        await self._tables.aclose()
+
+
+_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Services] = weakref.WeakKeyDictionary()
+
+
+def current() -> Services:
+    """The Services of the running event loop, built from the environment on first use."""
+    loop = asyncio.get_running_loop()
+    services = _by_loop.get(loop)
+    if services is None:
+        services = Services(Settings.from_env())
+        _by_loop[loop] = services
+    return services
+
+
+def use(services: Services) -> None:
+    """Make `services` the current ones for the running loop (tests, the local runner, the demo)."""
+    _by_loop[asyncio.get_running_loop()] = services
+
+
+def forget() -> None:
+    """Drop the running loop's Services (they are rebuilt from the environment on next use)."""
+    _by_loop.pop(asyncio.get_running_loop(), None)
