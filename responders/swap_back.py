@@ -124,7 +124,8 @@ async def execute(ctx: StepContext) -> str:
         age = (ctx.now() - datetime.fromisoformat(requested)).total_seconds()
         if age < params.inflight_window:
             raise StepDelayed(f"a swap requested {age:.0f} s ago may still be running in Azure; production still "
-                              f"runs {_release(production)}; checking again shortly", delay=10.0)
+                              f"runs {_release(production)}; checking again shortly",
+                              delay=min(10.0, params.inflight_window - age + 1))
     if ctx.dry_run:
         return (f"dry run: would swap {params.slot} ({_release(staging)}) into production "
                 f"({_release(production)}); nothing changed")

@@ -10,6 +10,7 @@ queue retries the message and, after host.json's maxDequeueCount, poisons it (se
 from __future__ import annotations
 
 import logging
+import math
 import time
 from datetime import timedelta
 from enum import Enum
@@ -25,6 +26,7 @@ from shared.steps import StepContext
 log = logging.getLogger("responder.executor")
 
 MAX_STEP_RETRIES = 8
+_EARLY = timedelta(seconds=1)  # queue visibility is whole seconds: a follow-up may arrive a little early
 
 
 class _Next(Enum):
@@ -96,7 +98,7 @@ async def _run_step(services: Services, incident: Incident, index: int, step: Pl
         status = Status.FAILED if progress.state == "failed" else Status.ESCALATED
         await store.move(incident.id, status, progress.message)
         return _Next.STOP, progress.state
-    if progress.state == "delayed" and progress.delayed_until and progress.delayed_until > now:
+    if progress.state == "delayed" and progress.delayed_until and progress.delayed_until > now + _EARLY:
         return _Next.STOP, "step delayed; its follow-up message is queued"  # the run that delayed it enqueued one
     responder, kind = REGISTRY[step.kind], KINDS[step.kind]
     ctx = StepContext(services, incident, step, index, kind.params.model_validate(step.params), progress)
@@ -165,7 +167,7 @@ async def _delay(ctx: StepContext, reason: str, delay: float) -> tuple[_Next, st
     progress.state, progress.delayed_until, progress.message = "delayed", now + timedelta(seconds=delay), reason
     await ctx.checkpoint()
     await ctx.note("delayed", f"retry {progress.retries}/{MAX_STEP_RETRIES} in {delay:.0f} s: {reason}")
-    await ctx.services.queue.send(ctx.incident.id, f"retry {ctx.step.kind}", delay_seconds=delay)
+    await ctx.services.queue.send(ctx.incident.id, f"retry {ctx.step.kind}", delay_seconds=math.ceil(delay))
     return _Next.STOP, f"delayed {delay:.0f} s"
 
 

@@ -61,9 +61,12 @@ class Services:
     def http(self):
         """One httpx client for health checks, trusting RESPONDER_CA_BUNDLE when set."""
         if self._http is None:
+            import ssl
+
             import httpx
 
-            self._http = httpx.AsyncClient(verify=self.settings.ca_bundle or True, follow_redirects=False,
+            trust = ssl.create_default_context(cafile=self.settings.ca_bundle) if self.settings.ca_bundle else True
+            self._http = httpx.AsyncClient(verify=trust, follow_redirects=False,
                                            headers={"User-Agent": "rollback-responder/1"})
         return self._http
 

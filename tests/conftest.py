@@ -1,0 +1,68 @@
+"""Shared fixtures: real Azurite, the local Azure emulator, and the function app driven like the host does."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.emulator import Emulator
+from tests.support.processes import Azurite
+
+TEST_RULES = """
+version: 1
+defaults: {cooldown: 30m}
+rules:
+  - name: backend-5xx-swap-back
+    match: {alert_rule: ["*5xx*"], severity: [Sev0, Sev1, Sev2], signal_type: [Metric, Log]}
+    component: backend
+    environment: production
+    steps:
+      - kind: swap_back
+        target: "{alert.target}"
+        params: {health_attempts: 2, health_interval: 0.05, health_timeout: 2, verify_window: 1.5,
+                 verify_interval: 0.05, verify_successes: 2, inflight_window: 3}
+"""
+
+
+@pytest.fixture(scope="session")
+def azurite():
+    server = Azurite().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def emulator():
+    with Emulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def rules_file(tmp_path: Path) -> Path:
+    path = tmp_path / "rules.yaml"
+    path.write_text(TEST_RULES)
+    return path
+
+
+@pytest.fixture
+def app_env(monkeypatch: pytest.MonkeyPatch, azurite: Azurite, emulator: Emulator, rules_file: Path) -> dict[str, str]:
+    """App settings for one test: its own tables and queue in the shared Azurite, the emulator as Azure."""
+    unique = uuid.uuid4().hex[:10]
+    env = {"AzureWebJobsStorage": azurite.connection_string, "RESPONDER_TABLE_PREFIX": f"t{unique}",
+           "RESPONDER_QUEUE": f"runs-{unique}", "RESPONDER_RULES_PATH": str(rules_file),
+           "RESPONDER_LEASE_DURATION": "20s", **emulator.settings_env()}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+async def app(app_env: dict[str, str]):
+    from function_app import app as function_app
+    from tests.support.harness import AppHarness
+
+    harness = AppHarness(function_app, app_env)
+    yield harness
+    await harness.aclose()

@@ -1,0 +1,86 @@
+"""An instance that dies mid-swap: the retry asks the live system before acting and never swaps twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.alerts import metric_alert
+
+APP = "augeo-production-api"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def timeline(incident: dict) -> list[tuple[str, str, str]]:
+    return [(entry["step"], entry["outcome"], entry["detail"]) for entry in incident["timeline"]]
+
+
+@pytest.fixture
+def short_lease(monkeypatch, app_env):
+    monkeypatch.setenv("RESPONDER_LEASE_DURATION", "1s")
+    app_env["RESPONDER_LEASE_DURATION"] = "1s"
+
+
+async def _run_in_doomed_instance(app_env, incident_id, emulator, until) -> None:
+    """Start the executor in a subprocess and SIGKILL it once `until()` is true (or fail after 20 s)."""
+    process = subprocess.Popen([sys.executable, "-m", "tests.support.run_once", incident_id], cwd=ROOT,
+                               env={**os.environ, **app_env})
+    deadline = time.monotonic() + 20
+    try:
+        while not until():
+            assert process.poll() is None, f"the executor exited ({process.returncode}) before the crash point"
+            assert time.monotonic() < deadline, "the crash point was never reached"
+            await asyncio.sleep(0.02)
+    finally:
+        process.kill()
+        process.wait()
+
+
+async def test_crash_after_swap_request_does_not_swap_again(app, app_env, emulator, short_lease):
+    site = emulator.add_app(APP, production="v1.2.3", staging="v1.2.2", broken={"v1.2.3"})
+    emulator.fault(r"POST .*/slotsswap$", hang_after=60)  # Azure swaps; the instance never hears back
+    status, body = await app.post_alert(metric_alert(site.id))
+    incident_id = body["incident_id"]
+
+    await _run_in_doomed_instance(app_env, incident_id, emulator,
+                                  until=lambda: emulator.release(APP) == "v1.2.2")
+    assert len(emulator.swaps()) == 1
+    await asyncio.sleep(1.2)  # the dead instance's lease on the app expires
+    await app.drain()  # the host redelivers the run message
+
+    incident = await app.incident(incident_id)
+    assert incident["status"] == "resolved", timeline(incident)
+    assert len(emulator.swaps()) == 1
+    executed = [e["detail"] for e in incident["timeline"] if e["outcome"] == "executed"]
+    assert executed and "not swapping again" in executed[-1]
+    assert emulator.release(APP) == "v1.2.2"
+
+
+async def test_crash_while_swap_is_in_flight_waits_for_it_instead_of_swapping_again(app, app_env, emulator,
+                                                                                    short_lease):
+    site = emulator.add_app(APP, production="v1.2.3", staging="v1.2.2", broken={"v1.2.3"})
+    emulator.web.scenario.swap_seconds = 1.5
+    emulator.fault(r"POST .*/slotsswap$", hang_after=60)
+    status, body = await app.post_alert(metric_alert(site.id))
+    incident_id = body["incident_id"]
+
+    await _run_in_doomed_instance(app_env, incident_id, emulator, until=lambda: len(emulator.swaps()) == 1)
+    await asyncio.sleep(1.1)
+    await app.drain()  # redelivered while Azure is still swapping: the step is delayed, not repeated
+    incident = await app.incident(incident_id)
+    assert incident["status"] == "running", timeline(incident)
+    assert any("may still be running in Azure" in e["detail"] for e in incident["timeline"])
+
+    deadline = time.monotonic() + 15
+    while incident["status"] == "running" and time.monotonic() < deadline:
+        await asyncio.sleep(0.3)
+        await app.drain()  # the delayed follow-up message becomes visible
+        incident = await app.incident(incident_id)
+    assert incident["status"] == "resolved", timeline(incident)
+    assert len(emulator.swaps()) == 1

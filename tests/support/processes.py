@@ -1,0 +1,126 @@
+"""Real local services for the tests and the demo: Azurite (Table + Queue storage) and redis-server,
+each started on free 127.0.0.1 ports and stopped afterwards."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+AZURITE = ROOT / "tools" / "node_modules" / ".bin" / "azurite"
+ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+_LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at http://127\.0\.0\.1:(\d+)")
+
+
+class Azurite:
+    """`azurite` from tools/node_modules (pinned in tools/package.json), in memory, telemetry off."""
+
+    def __init__(self) -> None:
+        if not AZURITE.exists():
+            raise RuntimeError(f"Azurite is not installed at {AZURITE}: run `make setup` (npm ci in tools/)")
+        self._process: subprocess.Popen[str] | None = None
+        self.ports: dict[str, int] = {}
+        self._output: list[str] = []
+
+    def start(self, timeout: float = 60.0) -> Azurite:
+        command = [str(AZURITE), "--silent", "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck",
+                   "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
+                   "--blobPort", "0", "--queuePort", "0", "--tablePort", "0"]
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                         cwd=tempfile.gettempdir(), start_new_session=True)
+        ready = threading.Event()
+
+        def read() -> None:  # keep draining, so Azurite never blocks on a full pipe
+            for line in self._process.stdout:
+                self._output.append(line.rstrip())
+                match = _LISTENING.search(line)
+                if match:
+                    self.ports[match[1].lower()] = int(match[2])
+                    if {"queue", "table"} <= set(self.ports):
+                        ready.set()
+
+        threading.Thread(target=read, name="azurite-output", daemon=True).start()
+        if not ready.wait(timeout):
+            self.stop()
+            raise RuntimeError("Azurite did not start within %ss; its output:\n%s" % (timeout, "\n".join(self._output)))
+        return self
+
+    @property
+    def connection_string(self) -> str:
+        return ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+                f"AccountKey={ACCOUNT_KEY};"
+                f"TableEndpoint=http://127.0.0.1:{self.ports['table']}/devstoreaccount1;"
+                f"QueueEndpoint=http://127.0.0.1:{self.ports['queue']}/devstoreaccount1;")
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            os.killpg(self._process.pid, 15)
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._process.pid, 9)
+        self._process = None
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class RedisServer:
+    """A throwaway redis-server: nothing persisted, optional password and TLS, optional cluster mode."""
+
+    def __init__(self, password: str | None = None, tls: tuple[str, str, str] | None = None,
+                 cluster: bool = False, port: int | None = None) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed: run `make setup` (apt-get install redis-server)")
+        self.binary, self.password, self.tls, self.cluster = binary, password, tls, cluster
+        self.port = port or free_port()
+        self._dir = tempfile.TemporaryDirectory(prefix="redis-")
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 10.0) -> RedisServer:
+        args = [self.binary, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", self._dir.name,
+                "--protected-mode", "no"]
+        if self.tls:
+            cert, key, ca = self.tls
+            args += ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", cert, "--tls-key-file", key,
+                     "--tls-ca-cert-file", ca, "--tls-auth-clients", "no"]
+        else:
+            args += ["--port", str(self.port)]
+        if self.password:
+            args += ["--requirepass", self.password]
+        if self.cluster:
+            args += ["--cluster-enabled", "yes", "--cluster-config-file", f"{self._dir.name}/nodes.conf",
+                     "--cluster-node-timeout", "2000"]
+        self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                if self._process.poll() is not None:
+                    raise RuntimeError(f"redis-server exited with {self._process.returncode} ({' '.join(args)})")
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"redis-server did not listen on {self.port} within {timeout}s")
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+        self._process = None
+        self._dir.cleanup()
