@@ -112,7 +112,8 @@ def translated(what: str) -> Iterator[None]:
         yield
     except ClientAuthenticationError as error:
         code, message = _azure_message(error)
-        raise AzurePermissionDenied(f"{what}: Azure did not accept the responder's identity: {message}") from None
+        raise AzurePermissionDenied(f"{what}: Azure did not accept the responder's identity"
+                                    f"{f' ({code})' if code else ''}: {message}") from None
     except HttpResponseError as error:
         status = error.status_code or 0
         code, message = _azure_message(error)

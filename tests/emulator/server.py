@@ -198,7 +198,7 @@ class HttpsServers:
 
     def start(self, name: str, route: Route) -> int:
         server = _Server(name, route, self._recorder, self._context)
-        threading.Thread(target=server.serve_forever, name=f"emulator-{name}", daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.05,), name=f"emulator-{name}", daemon=True).start()
         self._servers.append(server)
         return server.server_address[1]
 

@@ -1,0 +1,175 @@
+"""The incident store, cooldowns and leases against real Table Storage (Azurite)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from shared import tables
+from shared.guards import Guards, LeaseHeld
+from shared.incidents import Incident, IncidentNotFound, IncidentStore, new_incident_id, row_key_of
+from shared.plan import Decision, Plan
+from shared.status import Status, TransitionRefused
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def storage(azurite, clock):
+    table_set = tables.Tables(azurite.connection_string, f"t{uuid.uuid4().hex[:10]}")
+    yield IncidentStore(table_set, clock), Guards(table_set, clock)
+    await table_set.aclose()
+
+
+def incident(clock: Clock, fingerprint: str | None = None, component: str = "backend",
+             status: Status = Status.ACCEPTED) -> Incident:
+    now = clock()
+    return Incident(id=new_incident_id(now), source="alert", fingerprint=fingerprint or uuid.uuid4().hex,
+                    alert_rule="backend 5xx", component=component, reason="test", status=status,
+                    plan=Plan(decision=Decision.RUN, reason="test"), started_at=now, updated_at=now)
+
+
+async def test_incident_ids_sort_newest_first_and_map_to_row_keys(clock):
+    first = new_incident_id(clock())
+    clock.advance(milliseconds=1)
+    second = new_incident_id(clock())
+    assert row_key_of(second) < row_key_of(first)
+    with pytest.raises(IncidentNotFound):
+        row_key_of("not-an-id")
+
+
+async def test_create_then_get_round_trips_the_record(storage, clock):
+    store, _ = storage
+    created, is_new = await store.create(incident(clock))
+    assert is_new
+    loaded = await store.get(created.id)
+    assert loaded.model_dump(exclude={"etag"}) == created.model_dump(exclude={"etag"})
+    assert loaded.started_at == clock()
+
+
+async def test_concurrent_creates_with_one_fingerprint_make_one_incident(storage, clock):
+    store, _ = storage
+    results = await asyncio.gather(*(store.create(incident(clock, fingerprint="same")) for _ in range(10)))
+    assert sum(created for _, created in results) == 1
+    assert len({record.id for record, _ in results}) == 1
+    page = await store.list()
+    assert len(page.items) == 1
+
+
+async def test_status_moves_through_the_state_machine_only(storage, clock):
+    store, _ = storage
+    record, _ = await store.create(incident(clock))
+    await store.move(record.id, Status.RUNNING, "executing")
+    done = await store.move(record.id, Status.RESOLVED, "done")
+    assert done.status is Status.RESOLVED and done.ended_at == clock()
+    with pytest.raises(TransitionRefused):
+        await store.move(record.id, Status.RUNNING, "again")
+    assert (await store.get(record.id)).status is Status.RESOLVED
+
+
+async def test_concurrent_updates_are_not_lost(storage, clock):
+    store, _ = storage
+    record, _ = await store.create(incident(clock))
+
+    def bump(current: Incident) -> Incident:
+        current.redrives += 1
+        return current
+
+    await asyncio.gather(*(store.update(record.id, bump) for _ in range(8)))
+    assert (await store.get(record.id)).redrives == 8
+
+
+async def test_timeline_is_append_only_and_in_order(storage, clock):
+    store, _ = storage
+    record, _ = await store.create(incident(clock))
+    for number in range(5):
+        clock.advance(milliseconds=3)
+        await store.append(record.id, "step", "info", f"entry {number}", duration=0.25)
+    entries = await store.timeline(record.id)
+    assert [entry.detail for entry in entries] == [f"entry {n}" for n in range(5)]
+    assert entries[0].duration_ms == 250
+
+
+async def test_secrets_in_timeline_details_are_masked(storage, clock):
+    store, _ = storage
+    record, _ = await store.create(incident(clock))
+    await store.append(record.id, "flush_cache[0]", "failed", "AUTH failed for password=hunter2hunter2")
+    entries = await store.timeline(record.id)
+    assert "hunter2hunter2" not in entries[0].detail
+
+
+async def test_list_filters_pages_and_orders_newest_first(storage, clock):
+    store, _ = storage
+    ids = []
+    for number in range(7):
+        clock.advance(seconds=1)
+        record, _ = await store.create(incident(clock, component="frontend" if number % 2 else "backend"))
+        ids.append(record.id)
+    await store.move(ids[-1], Status.RUNNING, "go")
+
+    first = await store.list(limit=3)
+    assert [i.id for i in first.items] == ids[::-1][:3] and first.next_cursor
+    second = await store.list(limit=3, cursor=first.next_cursor)
+    assert [i.id for i in second.items] == ids[::-1][3:6]
+    assert [i.id for i in (await store.list(component="frontend")).items] == [ids[5], ids[3], ids[1]]
+    assert [i.id for i in (await store.list(status=Status.RUNNING)).items] == [ids[-1]]
+    since = clock() - timedelta(seconds=1.5)
+    assert [i.id for i in (await store.list(since=since)).items] == [ids[6], ids[5]]
+    with pytest.raises(ValueError):
+        await store.list(cursor="garbage!")
+
+
+async def test_step_progress_writes_lose_to_a_newer_write(storage, clock):
+    store, _ = storage
+    record, _ = await store.create(incident(clock))
+    progress = await store.step(record.id, 0, "swap_back", "/x")
+    saved = await store.save_step(record.id, progress.model_copy(update={"state": "running"}))
+    await store.save_step(record.id, saved.model_copy(update={"phase": "execute"}))
+    with pytest.raises(tables.EntityChanged):
+        await store.save_step(record.id, saved.model_copy(update={"phase": "verify"}))
+    assert (await store.step(record.id, 0, "swap_back", "/x")).phase == "execute"
+
+
+async def test_one_cooldown_per_target_whoever_claims_first(storage, clock):
+    _, guards = storage
+    claims = await asyncio.gather(*(guards.claim_cooldown("swap_back|/site", timedelta(minutes=30), f"inc-{n}")
+                                    for n in range(8)))
+    assert len({claim.incident_id for claim in claims}) == 1
+    winner = claims[0].incident_id
+    assert (await guards.claim_cooldown("swap_back|/site", timedelta(minutes=30), winner)).incident_id == winner
+    assert list(await guards.active_cooldowns()) == ["swap_back|/site"]
+    clock.advance(minutes=31)
+    assert await guards.active_cooldowns() == {}
+    assert (await guards.claim_cooldown("swap_back|/site", timedelta(minutes=30), "inc-late")).incident_id == "inc-late"
+
+
+async def test_a_lease_is_exclusive_until_it_expires(storage, clock):
+    _, guards = storage
+    lease = await guards.acquire_lease("/site", "run-1", "inc-1", timedelta(seconds=60))
+    with pytest.raises(LeaseHeld) as caught:
+        await guards.acquire_lease("/site", "run-2", "inc-2", timedelta(seconds=60))
+    assert caught.value.incident_id == "inc-1"
+    lease = await guards.renew_lease(lease, timedelta(seconds=60))
+    clock.advance(seconds=61)
+    taken = await guards.acquire_lease("/site", "run-2", "inc-2", timedelta(seconds=60))
+    with pytest.raises(LeaseHeld):
+        await guards.renew_lease(lease, timedelta(seconds=60))  # run-1 lost it
+    await guards.release_lease(taken)
+    await guards.acquire_lease("/site", "run-3", "inc-3", timedelta(seconds=60))
