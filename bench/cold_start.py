@@ -36,7 +36,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         rules = Path(scratch, "rules.yaml")
         rules.write_text((ROOT / "rules.yaml").read_text())
-        env = {**os.environ, "AzureWebJobsStorage": "UseDevelopmentStorage=true", "RESPONDER_RULES_PATH": str(rules)}
+        env = {**os.environ, "AzureWebJobsStorage": "UseDevelopmentStorage=true", "RESPONDER_RULES_PATH": str(rules),
+               "RESPONDER_QUEUE": "rollback-runs"}
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         measure("import function_app", 2, env)  # make sure .pyc files exist, as they do in a deployed app
         rows = {

@@ -7,6 +7,7 @@ production has not changed recently, or when both slots run the same release; ne
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -55,14 +56,17 @@ def _url(info: SlotInfo, path: str) -> str:
 
 
 def _release(info: SlotInfo) -> str:
-    return info.release or "unknown release"
+    """`DOCKER|registry.azurecr.io/backend:v1.2.2` -> `backend:v1.2.2`; other runtimes as they are."""
+    if not info.release:
+        return "unknown release"
+    return info.release.split("|", 1)[-1].rsplit("/", 1)[-1]
 
 
 async def _slots(ctx: StepContext) -> tuple[SiteRef, SlotInfo, SlotInfo]:
     site = SiteRef.parse(ctx.step.target)
     app_service = ctx.services.app_service(site.subscription)
-    production = await app_service.slot_info(site, PRODUCTION)
-    staging = await app_service.slot_info(site, ctx.params.slot)
+    production, staging = await asyncio.gather(app_service.slot_info(site, PRODUCTION),
+                                               app_service.slot_info(site, ctx.params.slot))
     return site, production, staging
 
 
@@ -73,13 +77,14 @@ async def precheck(ctx: StepContext) -> str:
         raise Escalate(f"staging runs the same release as production ({_release(production)}): a swap would "
                        f"change nothing; redeploy a previous version instead")
 
-    probe = await health.check(ctx.services.http, _url(staging, params.health_path), params.health_attempts,
-                               params.health_interval, params.health_timeout)
+    probe, (changed_at, how) = await asyncio.gather(
+        health.check(ctx.services.http, _url(staging, params.health_path), params.health_attempts,
+                     params.health_interval, params.health_timeout),
+        _last_change(ctx, site, production))
     if not probe.healthy:
         raise Escalate(f"staging slot is also problematic ({params.health_path} answered {probe.describe()} "
                        f"after {params.health_attempts} attempts): redeploy a previous version instead of swapping")
 
-    changed_at, how = await _last_change(ctx, site, production)
     now = ctx.now()
     if changed_at is None or now - changed_at > params.recent_change_window:
         when = f"since {changed_at:%Y-%m-%d %H:%M}Z" if changed_at else "in its recorded history"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -61,11 +62,11 @@ class AppService:
         apps = self._client.web_apps
         with translated(f"read {site.name}/{slot}"):
             if slot == PRODUCTION:
-                resource = await apps.get(site.resource_group, site.name)
-                config = await apps.get_configuration(site.resource_group, site.name)
+                reads = apps.get(site.resource_group, site.name), apps.get_configuration(site.resource_group, site.name)
             else:
-                resource = await apps.get_slot(site.resource_group, site.name, slot)
-                config = await apps.get_configuration_slot(site.resource_group, site.name, slot)
+                reads = (apps.get_slot(site.resource_group, site.name, slot),
+                         apps.get_configuration_slot(site.resource_group, site.name, slot))
+            resource, config = await asyncio.gather(*reads)
         swap = resource.slot_swap_status
         return SlotInfo(
             slot=slot,

@@ -43,7 +43,9 @@ class Settings(BaseModel):
     storage_connection: str = Field(min_length=1)
     rules_path: str = "rules.yaml"
     table_prefix: str = Field(default="responder", pattern=r"^[A-Za-z][A-Za-z0-9]{0,29}$")
-    queue_name: str = Field(default="rollback-runs", pattern=r"^[a-z0-9][a-z0-9-]{1,54}[a-z0-9]$")
+    # Required, no default: the queue triggers bind to it as %RESPONDER_QUEUE%, which the host resolves
+    # from app settings only.
+    queue_name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,54}[a-z0-9]$")
     arm_endpoint: str = "https://management.azure.com"
     arm_scope: str = "https://management.azure.com/.default"
     credential: Literal["default", "managed-identity", "emulator"] = "default"

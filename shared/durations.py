@@ -29,12 +29,13 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
 
 
 def format_duration(delta: timedelta) -> str:
-    """30 minutes -> `30m`; the inverse of parse_duration for whole units."""
-    seconds = int(delta.total_seconds())
-    if seconds and seconds % 86400 == 0:
-        return f"{seconds // 86400}d"
-    if seconds and seconds % 3600 == 0:
-        return f"{seconds // 3600}h"
-    if seconds and seconds % 60 == 0:
-        return f"{seconds // 60}m"
-    return f"{delta.total_seconds():g}s"
+    """30 minutes -> `30m`, 601 s -> `10m1s`: the inverse of parse_duration (sub-second parts as `0.5s`)."""
+    total = delta.total_seconds()
+    if total < 60 and total != int(total):
+        return f"{total:g}s"
+    seconds, parts = int(total), []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"

@@ -7,6 +7,7 @@ function instances scale out and are recycled, so only the table can say who hol
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -43,9 +44,12 @@ class Guards:
     async def _table(self):
         return await self._tables.table("guards")
 
-    async def active_cooldowns(self) -> dict[str, Cooldown]:
-        rows = tables.query(await self._table(), "PartitionKey eq 'cooldown' and until gt @now", {"now": self._clock()})
-        return {row["key"]: Cooldown(row["key"], row["until"], row["incident_id"]) async for row in rows}
+    async def cooldowns(self, keys: list[str]) -> dict[str, Cooldown]:
+        """The unexpired cooldowns among `keys` (point reads, concurrently)."""
+        table, now = await self._table(), self._clock()
+        rows = await asyncio.gather(*(tables.get_or_none(table, "cooldown", _row(key)) for key in keys))
+        return {row["key"]: Cooldown(row["key"], row["until"], row["incident_id"])
+                for row in rows if row is not None and row["until"] > now}
 
     async def claim_cooldown(self, key: str, duration: timedelta, incident_id: str) -> Cooldown:
         """Start the cooldown for `incident_id`; if another incident holds an unexpired one, return that instead
@@ -55,15 +59,19 @@ class Guards:
             now = self._clock()
             mine = {"PartitionKey": "cooldown", "RowKey": row, "key": key, "until": now + duration,
                     "incident_id": incident_id}
+            try:
+                await tables.insert(table, mine)  # the common case: no cooldown on this target yet
+                return Cooldown(key, mine["until"], incident_id)
+            except tables.EntityExists:
+                pass
             existing = await tables.get_or_none(table, "cooldown", row)
-            if existing is not None and (existing["incident_id"] == incident_id or existing["until"] > now):
+            if existing is None:
+                continue
+            if existing["incident_id"] == incident_id or existing["until"] > now:
                 return Cooldown(key, existing["until"], existing["incident_id"])
             try:
-                if existing is None:
-                    await tables.insert(table, mine)
-                else:
-                    await tables.replace_if_unchanged(table, mine, existing["_etag"])
-            except (tables.EntityExists, tables.EntityChanged):
+                await tables.replace_if_unchanged(table, mine, existing["_etag"])
+            except (tables.EntityChanged, tables.EntityMissing):
                 continue
             return Cooldown(key, mine["until"], incident_id)
         raise tables.StoreError(f"cooldown {key} kept changing under 10 attempts to claim it")

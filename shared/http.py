@@ -11,10 +11,9 @@ from typing import Any, Awaitable, Callable
 import azure.functions as func
 
 from shared.errors import ConfigurationError, PayloadError, StoreError
+from shared.payloads import MAX_BODY_BYTES, decode_json, too_large
 
 log = logging.getLogger("responder.http")
-
-MAX_BODY_BYTES = 1 << 20  # 1 MiB: Azure Monitor payloads are a few KiB; anything near this is not an alert
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
@@ -31,19 +30,8 @@ def read_json(req: func.HttpRequest) -> Any:
     """The request body as JSON, or PayloadError 413 (too big) / 400 (not JSON)."""
     declared = req.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise PayloadError(413, "payload_too_large", f"the body is {declared} bytes; the limit is {MAX_BODY_BYTES}")
-    body = req.get_body() or b""
-    if len(body) > MAX_BODY_BYTES:
-        raise PayloadError(413, "payload_too_large", f"the body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
-    if not body.strip():
-        raise PayloadError(400, "invalid_json", "the body is empty; send a JSON object")
-    try:
-        return json.loads(body)
-    except UnicodeDecodeError:
-        raise PayloadError(400, "invalid_json", "the body is not UTF-8 text") from None
-    except json.JSONDecodeError as error:
-        raise PayloadError(400, "invalid_json", f"the body is not JSON: {error.msg} at line {error.lineno} "
-                                                f"column {error.colno}") from None
+        raise too_large(int(declared))
+    return decode_json(req.get_body() or b"")
 
 
 Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]

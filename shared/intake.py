@@ -4,6 +4,7 @@ and enqueue one run, all before anything acts. What the HTTP trigger answers com
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -11,12 +12,13 @@ from datetime import timedelta
 from shared.events import Event
 from shared.incidents import Incident, new_incident_id
 from shared.plan import Decision, Plan
-from shared.rules import decide
+from shared.rules import match
 from shared.services import Services
 from shared.status import Status, is_final
 
 log = logging.getLogger("responder.intake")
 
+_REENQUEUE_AFTER = timedelta(seconds=2)  # a healthy executor picks an incident up well within this
 _STATUS_OF = {
     Decision.RUN: Status.ACCEPTED,
     Decision.AWAIT_APPROVAL: Status.AWAITING_APPROVAL,
@@ -37,7 +39,9 @@ class Acceptance:
 
 
 async def accept_alert(services: Services, event: Event) -> Acceptance:
-    plan = decide(event, services.rules, services.kinds, await services.guards.active_cooldowns(), services.clock())
+    # Cooldowns are not read up front: claiming them (after the incident is recorded) is the authoritative
+    # check, and an alert storm on a cooling target is the rare case, not the one to make fast.
+    plan = match(event, services.rules, services.kinds)
     if plan.decision is Decision.RECORD_RESOLUTION:
         return await _record_resolution(services, event, plan)
     return await accept(services, event, plan)
@@ -46,31 +50,42 @@ async def accept_alert(services: Services, event: Event) -> Acceptance:
 async def accept(services: Services, event: Event, plan: Plan, requested_by: str | None = None) -> Acceptance:
     """Record the incident (or find the one this event already created) and hand it to the executor."""
     now = services.clock()
+    status = _STATUS_OF[plan.decision]
     incident = Incident(
         id=new_incident_id(now), source=event.source, fingerprint=event.fingerprint, alert_rule=event.rule_name,
         rule=plan.rule, component=plan.component, environment=plan.environment,
-        severity=event.severity, reason=_reason(event), status=_STATUS_OF[plan.decision], status_reason=plan.reason,
+        severity=event.severity, reason=_reason(event), status=status, status_reason=plan.reason,
         plan=plan, event=event.summary(), raw=event.raw, requested_by=requested_by, started_at=now, updated_at=now,
-        ended_at=now if is_final(_STATUS_OF[plan.decision]) else None,
+        ended_at=now if is_final(status) else None,
         expected_completion=now + timedelta(seconds=plan.expected_seconds) if plan.steps else None,
     )
     incident, created = await services.store.create(incident)
     if not created:
         log.info("duplicate delivery of %s", incident.id, extra={"incident_id": incident.id})
-        if incident.status is Status.ACCEPTED:  # the first delivery may have died before it enqueued
-            await services.queue.send(incident.id, "duplicate delivery of an accepted incident")
+        if incident.status is Status.ACCEPTED and now - incident.started_at > _REENQUEUE_AFTER:
+            # the first delivery died between recording the incident and queueing its run
+            await services.queue.send(incident.id, "duplicate delivery of an incident that never started")
         return Acceptance(incident, created=False)
 
-    await services.store.append(incident.id, "intake", str(incident.status),
-                                f"{_reason(event)}; {plan.reason}; plan: {plan.summary()}")
+    accepted = services.store.append(incident.id, "intake", str(incident.status),
+                                     f"{_reason(event)}; {plan.reason}; plan: {plan.summary()}")
     if incident.status is Status.ACCEPTED:
-        from shared.executor import claim_cooldowns
-
-        if await claim_cooldowns(services, incident):
-            await services.queue.send(incident.id, "accepted")
-        incident = await services.store.get(incident.id)
+        _, queued = await asyncio.gather(accepted, _claim_and_enqueue(services, incident))
+        if not queued:
+            incident = await services.store.get(incident.id)
+    else:
+        await accepted
     log.info("incident %s %s: %s", incident.id, incident.status, plan.summary(), extra={"incident_id": incident.id})
     return Acceptance(incident, created=True)
+
+
+async def _claim_and_enqueue(services: Services, incident: Incident) -> bool:
+    from shared.executor import claim_cooldowns
+
+    if not await claim_cooldowns(services, incident):
+        return False
+    await services.queue.send(incident.id, "accepted")
+    return True
 
 
 async def _record_resolution(services: Services, event: Event, plan: Plan) -> Acceptance:

@@ -187,20 +187,21 @@ class QueuePump:
                     await self._poison.send_message(body.decode())
                     await self._queue.delete_message(message)
                 else:
-                    await self._queue.update_message(message, visibility_timeout=int(self.options.visibility_timeout))
+                    await self._queue.update_message(message.id, pop_receipt=message.pop_receipt,
+                                                     visibility_timeout=int(self.options.visibility_timeout))
                 continue
             await self._queue.delete_message(message)
         return len(batch)
 
     async def run(self, stop: asyncio.Event) -> None:
-        idle = 0.1
+        idle = 0.05
         while not stop.is_set():
             try:
                 delivered = await self.deliver_once()
             except Exception:
                 log.exception("queue %s: polling failed", self.binding.queue)
                 delivered = 0
-            idle = 0.1 if delivered else min(idle * 2, self.options.max_polling_interval)
+            idle = 0.05 if delivered else min(idle * 1.5, self.options.max_polling_interval)
             if not delivered:
                 try:
                     await asyncio.wait_for(stop.wait(), idle)
@@ -301,3 +302,7 @@ class LocalRunner:
             await pump.aclose()
         if self._runner is not None:
             await self._runner.cleanup()
+        from shared import services  # what the host does when it recycles an instance
+
+        await services.current().aclose()
+        services.forget()

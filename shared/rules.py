@@ -221,6 +221,11 @@ class Cooldown:
 def decide(event: Event, ruleset: RuleSet, kinds: Mapping[str, StepKind],
            cooldowns: Mapping[str, Cooldown], now: datetime) -> Plan:
     """The Plan for one event. Same inputs, same Plan: no clock, no I/O."""
+    return apply_cooldowns(match(event, ruleset, kinds), cooldowns, now)
+
+
+def match(event: Event, ruleset: RuleSet, kinds: Mapping[str, StepKind]) -> Plan:
+    """The Plan the first matching rule makes, before cooldowns are considered (see apply_cooldowns)."""
     if event.condition is Condition.RESOLVED:
         return Plan(decision=Decision.RECORD_RESOLUTION,
                     reason="a Resolved alert never triggers an action; it is recorded on the incident it resolves")
@@ -239,8 +244,28 @@ def decide(event: Event, ruleset: RuleSet, kinds: Mapping[str, StepKind],
                         reason=f"rule {rule.name!r} acts on the alert's target, but the alert names {wanted} "
                                f"nowhere (targets: {', '.join(event.target_ids) or 'none'})")
         steps.append(planned_step(kind, target, spec.params, spec.guards, ruleset.defaults.cooldown))
-    return finalize(rule.name, rule.component, rule.environment, steps, cooldowns, now,
-                    reason=f"rule {rule.name!r} matched alert {event.rule_name!r}")
+    return guarded_plan(rule.name, rule.component, rule.environment, steps,
+                        reason=f"rule {rule.name!r} matched alert {event.rule_name!r}")
+
+
+def cooldown_keys(plan: Plan) -> list[str]:
+    """The cooldowns `apply_cooldowns` needs to know about for this plan."""
+    return [step.cooldown_key for step in plan.steps if step.guards.cooldown and not step.guards.dry_run]
+
+
+def apply_cooldowns(plan: Plan, cooldowns: Mapping[str, Cooldown], now: datetime) -> Plan:
+    """Suppress a plan one of whose steps is in an active cooldown (held by another incident)."""
+    if plan.decision not in (Decision.RUN, Decision.AWAIT_APPROVAL):
+        return plan
+    for step in plan.steps:
+        held = cooldowns.get(step.cooldown_key)
+        if step.cooldown_key in cooldown_keys(plan) and held and held.until > now:
+            return plan.model_copy(update={
+                "decision": Decision.SUPPRESS,
+                "reason": f"{step.kind} on {short_target(step.target)} is in cooldown until "
+                          f"{held.until:%Y-%m-%dT%H:%M:%SZ} (after incident {held.incident_id}); "
+                          f"{format_duration(step.guards.cooldown)} cooldown per target"})
+    return plan
 
 
 def planned_step(kind: StepKind, target: str, params: dict[str, Any], guards: GuardSpec,
@@ -258,17 +283,10 @@ def planned_step(kind: StepKind, target: str, params: dict[str, Any], guards: Gu
     )
 
 
-def finalize(rule: str | None, component: str, environment: str, steps: list[PlannedStep],
-             cooldowns: Mapping[str, Cooldown], now: datetime, reason: str) -> Plan:
-    """Apply the plan-level guards: an active cooldown suppresses, any approval requirement waits."""
+def guarded_plan(rule: str | None, component: str, environment: str, steps: list[PlannedStep],
+                 reason: str) -> Plan:
+    """A plan to run, or to wait for approval if any of its steps requires it."""
     base = dict(rule=rule, component=component, environment=environment, steps=tuple(steps))
-    for step in steps:
-        held = cooldowns.get(step.cooldown_key)
-        if step.guards.cooldown and not step.guards.dry_run and held and held.until > now:
-            return Plan(decision=Decision.SUPPRESS, **base,
-                        reason=f"{step.kind} on {short_target(step.target)} is in cooldown until "
-                               f"{held.until:%Y-%m-%dT%H:%M:%SZ} (after incident {held.incident_id}); "
-                               f"{format_duration(step.guards.cooldown)} cooldown per target")
     if any(step.guards.requires_approval for step in steps):
         waiting = ", ".join(step.kind for step in steps if step.guards.requires_approval)
         return Plan(decision=Decision.AWAIT_APPROVAL, **base, reason=f"{reason}; {waiting} requires approval")

@@ -66,3 +66,12 @@ async def app(app_env: dict[str, str]):
     harness = AppHarness(function_app, app_env)
     yield harness
     await harness.aclose()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A skipped test here would hide a missing dependency: fail the run instead (install it)."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if skipped and exitstatus == 0:
+        reporter.write_line(f"FAILED: {skipped} test(s) skipped; install what they need instead", red=True)
+        session.exitstatus = 1

@@ -154,9 +154,9 @@ async def test_one_cooldown_per_target_whoever_claims_first(storage, clock):
     assert len({claim.incident_id for claim in claims}) == 1
     winner = claims[0].incident_id
     assert (await guards.claim_cooldown("swap_back|/site", timedelta(minutes=30), winner)).incident_id == winner
-    assert list(await guards.active_cooldowns()) == ["swap_back|/site"]
+    assert list(await guards.cooldowns(["swap_back|/site", "restart|/site"])) == ["swap_back|/site"]
     clock.advance(minutes=31)
-    assert await guards.active_cooldowns() == {}
+    assert await guards.cooldowns(["swap_back|/site"]) == {}
     assert (await guards.claim_cooldown("swap_back|/site", timedelta(minutes=30), "inc-late")).incident_id == "inc-late"
 
 

@@ -27,8 +27,9 @@ def test_nonsense_durations_are_refused_with_the_accepted_forms(text):
 
 
 def test_format_duration_round_trips_whole_units():
-    for text in ("30m", "2h", "1d", "90s"):
+    for text in ("30m", "2h", "1d", "45s", "10m1s", "1d2h3m4s", "0.5s"):
         assert format_duration(parse_duration(text)) == text
+    assert format_duration(parse_duration("90s")) == "1m30s"
 
 
 def test_registered_secrets_and_secret_looking_pairs_are_masked():
@@ -72,9 +73,10 @@ def test_storage_setting_is_required():
     with pytest.raises(ConfigurationError) as caught:
         Settings.from_env({})
     assert "AzureWebJobsStorage: required" in str(caught.value)
+    assert "RESPONDER_QUEUE: required" in str(caught.value)
 
 
 def test_the_emulator_credential_is_refused_outside_loopback():
     with pytest.raises(ConfigurationError) as caught:
-        Settings.from_env({"AzureWebJobsStorage": "x", "RESPONDER_CREDENTIAL": "emulator"})
+        Settings.from_env({"AzureWebJobsStorage": "x", "RESPONDER_QUEUE": "runs", "RESPONDER_CREDENTIAL": "emulator"})
     assert "only allowed with a loopback" in str(caught.value)

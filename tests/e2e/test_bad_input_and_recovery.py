@@ -1,0 +1,134 @@
+"""Bad input gets a clear 4xx with a JSON body; an accepted event always ends in an incident record, even when
+storage or the run queue fails midway."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shared import executor, reconciler
+from shared.status import Status
+from tests.support.alerts import metric_alert
+
+APP = "augeo-production-api"
+
+
+@pytest.mark.parametrize(("body", "status", "code"), [
+    (b"{not json", 400, "invalid_json"),
+    (b"", 400, "invalid_json"),
+    (b"\xff\xfe\x00", 400, "invalid_json"),
+    (b'{"hello": "world"}', 422, "unknown_schema"),
+    (b"[1, 2]", 422, "unknown_schema"),
+    (json.dumps({"schemaId": "azureMonitorCommonAlertSchema", "data": {"essentials": {}}}).encode(), 422,
+     "invalid_payload"),
+    (b'{"x": "' + b"a" * (1 << 20) + b'"}', 413, "payload_too_large"),
+])
+async def test_bad_alert_bodies_get_a_json_error_that_says_what_is_wrong(app, body, status, code):
+    answer_status, answer = await app.post_alert(body)
+    assert answer_status == status
+    assert answer["error"] == code and answer["message"]
+    status_, page = await app.list_incidents()
+    assert page["items"] == []  # nothing was recorded for input that was refused
+
+
+async def test_an_invalid_common_schema_alert_names_each_missing_field(app):
+    status, answer = await app.post_alert({"schemaId": "azureMonitorCommonAlertSchema",
+                                           "data": {"essentials": {"alertRule": "x"}}})
+    assert status == 422
+    assert "data.essentials.alertId: required" in answer["problems"]
+    assert "data.essentials.firedDateTime: required" in answer["problems"]
+
+
+async def test_a_declared_oversized_body_is_refused_before_reading_it(app):
+    status, answer = await app.call("receive_alert", "POST", "/api/alerts", b"{}",
+                                    headers={"Content-Length": str(5 << 20)})
+    assert status == 413 and answer["error"] == "payload_too_large"
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"status": "sideways"}, "status must be one of"),
+    ({"limit": "0"}, "limit must be a whole number from 1 to 200"),
+    ({"limit": "many"}, "limit must be"),
+    ({"since": "last tuesday"}, "since must be an ISO 8601 time"),
+    ({"cursor": "!!!"}, "cursor is not one this API returned"),
+    ({"colour": "red"}, "unknown query parameter(s): colour"),
+])
+async def test_bad_incident_queries_are_400_with_the_reason(app, params, message):
+    status, answer = await app.list_incidents(**params)
+    assert status == 400 and message in answer["message"]
+
+
+async def test_an_unknown_incident_is_a_json_404(app):
+    status, answer = await app.call("get_incident", "GET", "/api/incidents/inc-20261125-000000000-abcdef",
+                                    route_params={"incident_id": "inc-20261125-000000000-abcdef"})
+    assert status == 404 and answer["error"] == "not_found"
+    status, answer = await app.call("get_incident", "GET", "/api/incidents/garbage",
+                                    route_params={"incident_id": "garbage"})
+    assert status == 404 and "is not an incident id" in answer["message"]
+
+
+async def test_storage_down_answers_503_so_azure_monitor_retries(app, emulator, monkeypatch, app_env):
+    site = emulator.add_app(APP, production="v1.2.3", staging="v1.2.2", broken={"v1.2.3"})
+    dead = app_env["AzureWebJobsStorage"].replace(app_env["AzureWebJobsStorage"].split("TableEndpoint=")[1]
+                                                  .split(";")[0], "http://127.0.0.1:9/devstoreaccount1")
+    monkeypatch.setenv("AzureWebJobsStorage", dead)
+    from shared import services
+
+    services.forget()
+    status, answer = await app.post_alert(metric_alert(site.id))
+    assert status == 503 and answer["error"] == "store_unavailable"
+    assert "nothing was accepted" in answer["message"]
+
+
+async def test_an_incident_whose_queue_message_was_lost_is_redriven_by_the_reconciler(app, emulator, monkeypatch):
+    site = emulator.add_app(APP, production="v1.2.3", staging="v1.2.2", broken={"v1.2.3"})
+    status, body = await app.post_alert(metric_alert(site.id))
+    await app.pumps[0]._ensure()
+    await app.pumps[0]._queue.clear_messages()  # the message is lost
+
+    services = app.services
+    later = services.clock() + services.settings.stuck_after
+    monkeypatch.setattr(services, "clock", lambda: later + __import__("datetime").timedelta(seconds=1))
+    summary = await reconciler.reconcile(services)
+    assert summary.redriven == [body["incident_id"]]
+    monkeypatch.undo()
+    await app.drain()
+    incident = await app.incident(body["incident_id"])
+    assert incident["status"] == "resolved"
+    assert any(e["step"] == "reconciler" and e["outcome"] == "re-driven" for e in incident["timeline"])
+
+
+async def test_an_incident_that_never_moves_is_failed_after_the_last_redrive(app, emulator, monkeypatch):
+    site = emulator.add_app(APP, production="v1.2.3", staging="v1.2.2", broken={"v1.2.3"})
+    status, body = await app.post_alert(metric_alert(site.id))
+    services = app.services
+    from datetime import timedelta
+
+    for round_ in range(services.settings.max_redrives + 1):
+        await app.pumps[0]._queue.clear_messages()
+        moment = services.clock() + services.settings.stuck_after * (round_ + 2)
+        monkeypatch.setattr(services, "clock", lambda moment=moment: moment + timedelta(seconds=1))
+        await reconciler.reconcile(services)
+    incident = await app.incident(body["incident_id"])
+    assert incident["status"] == "failed" and "stuck" in incident["status_reason"]
+    assert incident["redrives"] == services.settings.max_redrives
+
+
+async def test_a_poisoned_run_message_fails_its_incident_with_the_reason(app, emulator, monkeypatch):
+    site = emulator.add_app(APP, production="v1.2.3", staging="v1.2.2", broken={"v1.2.3"})
+    status, body = await app.post_alert(metric_alert(site.id))
+
+    async def storage_breaks(*args, **kwargs):
+        raise RuntimeError("table storage fell over")
+
+    monkeypatch.setattr(executor, "_run_step", storage_breaks)  # every delivery fails, as with storage down
+    for _ in range(6):
+        await app.pumps[0].deliver_once()  # the host's retries, then the poison queue
+    monkeypatch.undo()
+    await app.drain()  # the poison-queue trigger runs
+
+    incident = await app.incident(body["incident_id"])
+    assert incident["status"] == Status.FAILED
+    assert "moved to the poison queue" in incident["status_reason"]
+    assert emulator.swaps() == []
