@@ -7,7 +7,7 @@ loudly instead of the first 3 a.m. alert.
 
 import azure.functions as func
 
-from blueprints import alerts, incidents, runs
+from blueprints import alerts, commands, incidents, runs
 from shared.startup import check_configuration
 
 check_configuration()
@@ -16,3 +16,4 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(alerts.bp)
 app.register_functions(incidents.bp)
 app.register_functions(runs.bp)
+app.register_functions(commands.bp)

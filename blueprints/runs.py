@@ -35,7 +35,7 @@ async def fail_poisoned_run(msg: func.QueueMessage) -> None:
     except ValueError as error:
         log.error("dropped a poisoned message that is not one of ours (%s): %s", msg.id, error)
         return
-    outcome = await executor.fail_poisoned(services.current(), message["incident_id"], msg.dequeue_count)
+    outcome = await executor.fail_poisoned(services.current(), message["incident_id"])
     log.warning("poisoned run of %s: %s", message["incident_id"], outcome,
                 extra={"incident_id": message["incident_id"]})
 
@@ -47,5 +47,5 @@ async def reconcile_incidents(timer: func.TimerRequest) -> None:
     from shared import reconciler, services
 
     summary = await reconciler.reconcile(services.current())
-    if summary.redriven or summary.failed:
+    if summary.redriven or summary.failed or summary.expired:
         log.warning("reconciler: %s", summary)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from responders import swap_back
+from responders import cache_flush, restart, swap_back
 from shared.plan import StepKind
 from shared.steps import Responder
 
 REGISTRY: MappingProxyType[str, Responder] = MappingProxyType({
     "swap_back": swap_back,
+    "flush_cache": cache_flush,
+    "restart": restart,
 })
 
 KINDS: MappingProxyType[str, StepKind] = MappingProxyType({name: module.KIND for name, module in REGISTRY.items()})

@@ -34,6 +34,13 @@ _ENV = {
     "stuck_after": "RESPONDER_STUCK_AFTER",
     "max_redrives": "RESPONDER_MAX_REDRIVES",
     "public_base_url": "RESPONDER_PUBLIC_BASE_URL",
+    "key_vault_url": "RESPONDER_KEY_VAULT_URL",
+    "redis_secret_name": "RESPONDER_REDIS_SECRET_NAME",
+    "approval_ttl": "RESPONDER_APPROVAL_TTL",
+    "trust_app_service_auth": "RESPONDER_TRUST_APP_SERVICE_AUTH",
+    "jwt_issuer": "RESPONDER_JWT_ISSUER",
+    "jwt_audience": "RESPONDER_JWT_AUDIENCE",
+    "jwks_url": "RESPONDER_JWKS_URL",
 }
 
 
@@ -59,8 +66,15 @@ class Settings(BaseModel):
     stuck_after: timedelta = timedelta(minutes=10)
     max_redrives: int = Field(default=3, ge=0)
     public_base_url: str | None = None
+    key_vault_url: str | None = None
+    redis_secret_name: str = Field(default="redis-access-key", pattern=r"^[0-9a-zA-Z-]{1,127}$")
+    approval_ttl: timedelta = timedelta(minutes=30)
+    trust_app_service_auth: bool = False
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwks_url: str | None = None
 
-    @field_validator("lease_duration", "stuck_after", mode="before")
+    @field_validator("lease_duration", "stuck_after", "approval_ttl", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value)
@@ -78,6 +92,14 @@ class Settings(BaseModel):
         if urlparse(value).scheme != "https":
             raise ValueError("must be an https:// URL (Azure refuses bearer tokens over plain http)")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _bearer_settings_together(self) -> Settings:
+        given = [self.jwt_issuer, self.jwt_audience, self.jwks_url]
+        if any(given) and not all(given):
+            raise ValueError("RESPONDER_JWT_ISSUER, RESPONDER_JWT_AUDIENCE and RESPONDER_JWKS_URL go together: "
+                             "set all three to accept bearer tokens, or none")
+        return self
 
     @model_validator(mode="after")
     def _emulator_only_on_loopback(self) -> Settings:

@@ -22,7 +22,8 @@ their boundary; nothing above the adapters sees an `azure.core` or `redis` excep
     └── EntityChanged               an ETag-conditioned update lost: someone else wrote first (reload, retry)
     EntityMissing (LookupError)     the row does not exist
 
-    PayloadError (ValueError)       input a trigger cannot use; carries its HTTP status (400, 413, 422)
+    RequestRefused (ValueError)     a request a trigger refuses; carries its HTTP status and JSON body
+    └── PayloadError                input that cannot be used: 400 (not JSON), 413 (too large), 422 (shape)
 """
 
 from __future__ import annotations
@@ -112,8 +113,9 @@ class EntityMissing(LookupError):
     pass
 
 
-class PayloadError(ValueError):
-    """Input a trigger or the CLI cannot use. `status` is the HTTP answer (400, 413, 422)."""
+class RequestRefused(ValueError):
+    """A request an HTTP trigger (or the CLI) refuses; `status` is the answer (400, 401, 403, 404, 409, 413, 422)
+    and `body()` the JSON that says what is wrong."""
 
     def __init__(self, status: int, code: str, message: str, problems: list[str] | None = None):
         super().__init__(message)
@@ -125,3 +127,7 @@ class PayloadError(ValueError):
         if self.problems:
             body["problems"] = self.problems
         return body
+
+
+class PayloadError(RequestRefused):
+    """Input that cannot be used as it is: not JSON (400), too large (413), or of no known shape (422)."""

@@ -9,6 +9,7 @@ queue retries the message and, after host.json's maxDequeueCount, poisons it (se
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -20,12 +21,11 @@ from shared.guards import LeaseHeld
 from shared.incidents import Incident, IncidentNotFound
 from shared.plan import PlannedStep, short_target
 from shared.services import Services
-from shared.status import Status, is_final
+from shared.status import Status, TransitionRefused, is_final
 from shared.steps import StepContext
 
 log = logging.getLogger("responder.executor")
 
-MAX_STEP_RETRIES = 8
 _EARLY = timedelta(seconds=1)  # queue visibility is whole seconds: a follow-up may arrive a little early
 
 
@@ -44,19 +44,24 @@ async def run(services: Services, incident_id: str, run_id: str) -> str:
         return "unknown incident"
     if is_final(incident.status):
         return f"already {incident.status}"
-    if incident.status is Status.AWAITING_APPROVAL:
+    if incident.status is Status.AWAITING_APPROVAL and incident.approved_at is None:
         return "awaiting approval"
-    if incident.status is Status.ACCEPTED:
+    if incident.status in (Status.ACCEPTED, Status.AWAITING_APPROVAL):
         if not await claim_cooldowns(services, incident):
             return "suppressed"
-        incident = await store.move(incident_id, Status.RUNNING, f"executing: {incident.plan.summary()}")
+        try:
+            incident = await store.move(incident_id, Status.RUNNING, f"executing: {incident.plan.summary()}")
+        except TransitionRefused:  # cancelled (or rejected) in the meantime
+            return f"stopped: {(await store.get(incident_id)).status}"
         await store.append(incident_id, "executor", "started", f"run {run_id}: {incident.plan.summary()}")
 
     last_detail = ""
     for index, step in enumerate(incident.plan.steps):
         incident = await store.get(incident_id)
-        if incident.status is Status.CANCELLED:
-            return "cancelled"
+        if is_final(incident.status):  # cancelled between steps
+            await store.append(incident_id, "executor", "stopped", f"incident {incident.status}: "
+                               f"{len(incident.plan.steps) - index} step(s) not started")
+            return str(incident.status)
         outcome, detail = await _run_step(services, incident, index, step, run_id)
         if outcome is _Next.STOP:
             return detail
@@ -66,7 +71,10 @@ async def run(services: Services, incident_id: str, run_id: str) -> str:
         reason = "dry run complete: nothing was changed"
     else:
         reason = f"rollback complete: {last_detail}" if last_detail else "plan complete"
-    await store.move(incident_id, Status.RESOLVED, reason)
+    try:
+        await store.move(incident_id, Status.RESOLVED, reason)
+    except TransitionRefused:
+        return f"stopped: {(await store.get(incident_id)).status}"
     await store.append(incident_id, "executor", "resolved", reason)
     return "resolved"
 
@@ -143,7 +151,8 @@ async def _phases(ctx: StepContext, responder, last: bool) -> tuple[_Next, str]:
         await ctx.checkpoint()
     if ctx.progress.phase == "verify":
         if last:
-            await store.move(incident_id, Status.VERIFYING, f"verifying {ctx.step.kind}")
+            with contextlib.suppress(TransitionRefused):  # cancelled meanwhile: still verify what was done
+                await store.move(incident_id, Status.VERIFYING, f"verifying {ctx.step.kind}")
         detail = await _timed(ctx, "verified", responder.verify)
         ctx.progress.phase, ctx.progress.state, ctx.progress.message = "finished", "done", detail
         ctx.progress.ended_at = ctx.now()
@@ -159,14 +168,16 @@ async def _timed(ctx: StepContext, outcome: str, phase) -> str:
 
 
 async def _delay(ctx: StepContext, reason: str, delay: float) -> tuple[_Next, str]:
-    progress, now = ctx.progress, ctx.now()
+    from responders import KINDS
+
+    progress, now, budget = ctx.progress, ctx.now(), KINDS[ctx.step.kind].max_retries
     progress.retries += 1
-    if progress.retries > MAX_STEP_RETRIES:
-        return await _end(ctx, "failed", Status.FAILED,
-                          f"{ctx.step.kind} gave up after {MAX_STEP_RETRIES} retries; last: {reason}")
+    if progress.retries > budget:
+        return await _end(ctx, "failed", Status.FAILED, f"{ctx.step.kind} gave up after {budget} retries; "
+                                                        f"last: {reason}")
     progress.state, progress.delayed_until, progress.message = "delayed", now + timedelta(seconds=delay), reason
     await ctx.checkpoint()
-    await ctx.note("delayed", f"retry {progress.retries}/{MAX_STEP_RETRIES} in {delay:.0f} s: {reason}")
+    await ctx.note("delayed", f"retry {progress.retries}/{budget} in {delay:.0f} s: {reason}")
     await ctx.services.queue.send(ctx.incident.id, f"retry {ctx.step.kind}", delay_seconds=math.ceil(delay))
     return _Next.STOP, f"delayed {delay:.0f} s"
 
@@ -175,11 +186,14 @@ async def _end(ctx: StepContext, state: str, status: Status, reason: str) -> tup
     ctx.progress.state, ctx.progress.message, ctx.progress.ended_at = state, reason, ctx.now()
     await ctx.checkpoint()
     await ctx.note(state, reason)
-    await ctx.services.store.move(ctx.incident.id, status, reason)
+    try:
+        await ctx.services.store.move(ctx.incident.id, status, reason)
+    except TransitionRefused:  # cancelled while the step ran: the step's outcome is on the timeline
+        pass
     return _Next.STOP, state
 
 
-async def fail_poisoned(services: Services, incident_id: str, dequeue_count: int | None) -> str:
+async def fail_poisoned(services: Services, incident_id: str) -> str:
     """A run message the queue gave up on: the incident ends failed, with the reason, never silently."""
     try:
         incident = await services.store.get(incident_id)
@@ -187,8 +201,8 @@ async def fail_poisoned(services: Services, incident_id: str, dequeue_count: int
         return "unknown incident"
     if is_final(incident.status):
         return f"already {incident.status}"
-    reason = (f"the run message failed {dequeue_count or 'too many'} times and was moved to the poison queue; "
-              f"the last error is in the function logs (search for the incident id)")
+    reason = ("the run message kept failing (host.json maxDequeueCount) and was moved to the poison queue; "
+              "the last error is in the function logs (search for the incident id)")
     await services.store.append(incident_id, "executor", "failed", reason)
     await services.store.move(incident_id, Status.FAILED, reason)
     return "failed"

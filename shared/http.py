@@ -10,7 +10,7 @@ from typing import Any, Awaitable, Callable
 
 import azure.functions as func
 
-from shared.errors import ConfigurationError, PayloadError, StoreError
+from shared.errors import ConfigurationError, RequestRefused, StoreError
 from shared.payloads import MAX_BODY_BYTES, decode_json, too_large
 
 log = logging.getLogger("responder.http")
@@ -43,7 +43,7 @@ def answers_errors(handler: Handler) -> Handler:
     async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
         try:
             return await handler(req)
-        except PayloadError as error:
+        except RequestRefused as error:
             return json_response(error.body(), error.status)
         except StoreError as error:
             log.error("incident store unavailable: %s", error)

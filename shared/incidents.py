@@ -70,6 +70,10 @@ class Incident(BaseModel):
     event: dict[str, Any] = Field(default_factory=dict)
     raw: str | None = None
     requested_by: str | None = None
+    requester_id: str | None = None
+    approval_expires_at: datetime | None = None
+    approved_by: str | None = None
+    approved_at: datetime | None = None
     started_at: datetime
     updated_at: datetime
     ended_at: datetime | None = None
@@ -273,6 +277,13 @@ class IncidentStore:
         rows, token = await tables.query_page(await self._incidents(), " and ".join(clauses), parameters,
                                               limit, _decode_cursor(cursor))
         return Page(items=[Incident.from_entity(row) for row in rows], next_cursor=_encode_cursor(token))
+
+    async def expired_approvals(self, now: datetime) -> list[Incident]:
+        """Incidents still awaiting an approval whose window has closed."""
+        filter_ = ("PartitionKey eq @pk and RowKey lt 'a' and status eq 'awaiting_approval' and "
+                   "approval_expires_at lt @now")
+        rows = tables.query(await self._incidents(), filter_, {"pk": INCIDENT_PARTITION, "now": now})
+        return [Incident.from_entity(row) async for row in rows if row.get("approved_at") is None]
 
     async def open_incidents(self, older_than: datetime) -> list[Incident]:
         """Incidents not in a final status whose last update is older than `older_than` (for the reconciler)."""

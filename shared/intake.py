@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from shared.auth import Caller
 from shared.events import Event
 from shared.incidents import Incident, new_incident_id
 from shared.plan import Decision, Plan
@@ -47,15 +48,18 @@ async def accept_alert(services: Services, event: Event) -> Acceptance:
     return await accept(services, event, plan)
 
 
-async def accept(services: Services, event: Event, plan: Plan, requested_by: str | None = None) -> Acceptance:
+async def accept(services: Services, event: Event, plan: Plan, caller: Caller | None = None) -> Acceptance:
     """Record the incident (or find the one this event already created) and hand it to the executor."""
     now = services.clock()
     status = _STATUS_OF[plan.decision]
+    waits = status is Status.AWAITING_APPROVAL
     incident = Incident(
         id=new_incident_id(now), source=event.source, fingerprint=event.fingerprint, alert_rule=event.rule_name,
         rule=plan.rule, component=plan.component, environment=plan.environment,
         severity=event.severity, reason=_reason(event), status=status, status_reason=plan.reason,
-        plan=plan, event=event.summary(), raw=event.raw, requested_by=requested_by, started_at=now, updated_at=now,
+        plan=plan, event=event.summary(), raw=event.raw, requested_by=str(caller) if caller else None,
+        requester_id=caller.id if caller else None,
+        approval_expires_at=now + services.settings.approval_ttl if waits else None, started_at=now, updated_at=now,
         ended_at=now if is_final(status) else None,
         expected_completion=now + timedelta(seconds=plan.expected_seconds) if plan.steps else None,
     )

@@ -259,7 +259,7 @@ def http_app(table: FunctionTable):
         return web.Response(status=response.status_code, body=response.get_body(), headers=headers)
 
     app = web.Application(client_max_size=100 * 1024 * 1024)  # the host's limit; the app enforces its own
-    app.router.add_route("*", "/{tail:.*}", handle)
+    app.router.add_route("*", r"/{tail:[\s\S]*}", handle)  # any path, even with encoded newlines
     return app
 
 

@@ -24,6 +24,7 @@ class StepKind:
     expected_seconds: int
     destructive: bool = False
     target_type: str | None = None  # e.g. "Microsoft.Web/sites": `{alert.target}` picks a target of this type
+    max_retries: int = 8  # temporary errors tolerated before the step fails
     description: str = ""
 
     def is_destructive(self, params: BaseModel) -> bool:
@@ -49,6 +50,7 @@ class PlannedStep(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     guards: Guards = Field(default_factory=Guards)
     expected_seconds: int = 0
+    destructive: bool = False  # e.g. a full cache flush: its approver must not be its requester
 
     @property
     def cooldown_key(self) -> str:

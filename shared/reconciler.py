@@ -16,13 +16,19 @@ log = logging.getLogger("responder.reconciler")
 class Summary:
     redriven: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
 
 
 async def reconcile(services: Services) -> Summary:
     settings, store, summary = services.settings, services.store, Summary()
+    from shared.commands import expire
+
+    for incident in await store.expired_approvals(services.clock()):
+        await expire(services, incident)
+        summary.expired.append(incident.id)
     cutoff = services.clock() - settings.stuck_after
     for incident in await store.open_incidents(older_than=cutoff):
-        if incident.status is Status.AWAITING_APPROVAL:
+        if incident.status is Status.AWAITING_APPROVAL and incident.approved_at is None:
             continue  # waits for a person, not for a message
         idle = f"no progress in {incident.status} since {incident.updated_at:%Y-%m-%dT%H:%M:%SZ}"
         if incident.redrives >= settings.max_redrives:

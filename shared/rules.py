@@ -272,14 +272,13 @@ def planned_step(kind: StepKind, target: str, params: dict[str, Any], guards: Gu
                  default_cooldown: timedelta) -> PlannedStep:
     """Apply defaults: the default cooldown, and approval for destructive steps unless explicitly waived."""
     validated = kind.params.model_validate(params)
-    requires_approval = guards.requires_approval
-    if requires_approval is None:
-        requires_approval = kind.is_destructive(validated)
+    destructive = kind.is_destructive(validated)
+    requires_approval = destructive if guards.requires_approval is None else guards.requires_approval
     cooldown = default_cooldown if guards.cooldown is None else guards.cooldown
     return PlannedStep(
         kind=kind.name, target=target, params=validated.model_dump(mode="json", exclude_unset=True),
         guards=Guards(cooldown=cooldown or None, dry_run=guards.dry_run, requires_approval=requires_approval),
-        expected_seconds=kind.expected_seconds,
+        expected_seconds=kind.expected_seconds, destructive=destructive,
     )
 
 

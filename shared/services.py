@@ -38,6 +38,8 @@ class Services:
         self._credential = None
         self._http = None
         self._web: dict[str, Any] = {}
+        self._vaults = None
+        self._auth = None
         self._closers: list[Callable[[], Any]] = []
 
     @property
@@ -70,6 +72,24 @@ class Services:
                                            headers={"User-Agent": "rollback-responder/1"})
         return self._http
 
+    @property
+    def auth(self):
+        """Who is calling (bearer token or App Service Authentication), for the command API."""
+        if self._auth is None:
+            from shared.auth import Authenticator
+
+            self._auth = Authenticator(self.settings)
+        return self._auth
+
+    @property
+    def vaults(self):
+        """Key Vault secrets, through the app's credential."""
+        if self._vaults is None:
+            from shared.keyvault import Vaults
+
+            self._vaults = Vaults(self.settings, self.credential)
+        return self._vaults
+
     def app_service(self, subscription_id: str):
         """The App Service adapter for one subscription (clients are cached per subscription)."""
         from shared.appservice import AppService
@@ -87,6 +107,8 @@ class Services:
     async def aclose(self) -> None:
         for client in self._web.values():
             await client.close()
+        if self._vaults is not None:
+            await self._vaults.aclose()
         if self._http is not None:
             await self._http.aclose()
         if self._credential is not None:

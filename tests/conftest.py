@@ -40,6 +40,13 @@ def emulator():
 
 
 @pytest.fixture
+def issuer(emulator):
+    from tests.support.identity import Issuer
+
+    return Issuer(emulator)
+
+
+@pytest.fixture
 def rules_file(tmp_path: Path) -> Path:
     path = tmp_path / "rules.yaml"
     path.write_text(TEST_RULES)
@@ -47,12 +54,13 @@ def rules_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def app_env(monkeypatch: pytest.MonkeyPatch, azurite: Azurite, emulator: Emulator, rules_file: Path) -> dict[str, str]:
+def app_env(monkeypatch: pytest.MonkeyPatch, azurite: Azurite, emulator: Emulator, rules_file: Path, issuer
+            ) -> dict[str, str]:
     """App settings for one test: its own tables and queue in the shared Azurite, the emulator as Azure."""
     unique = uuid.uuid4().hex[:10]
     env = {"AzureWebJobsStorage": azurite.connection_string, "RESPONDER_TABLE_PREFIX": f"t{unique}",
            "RESPONDER_QUEUE": f"runs-{unique}", "RESPONDER_RULES_PATH": str(rules_file),
-           "RESPONDER_LEASE_DURATION": "20s", **emulator.settings_env()}
+           "RESPONDER_LEASE_DURATION": "20s", **emulator.settings_env(), **issuer.settings_env()}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env

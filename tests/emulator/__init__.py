@@ -14,6 +14,7 @@ from __future__ import annotations
 import tempfile
 from typing import Any
 
+from tests.emulator.keyvault import TENANT, KeyVault
 from tests.emulator.server import Fault, HttpsServers, Recorder, Request, Response, arm_error
 from tests.emulator.web import AppService, Site, Slot, iso, recent
 
@@ -33,6 +34,24 @@ class Emulator:
         self.expected_token = expected_token
         self.web = AppService(lambda: self.arm_url)
         self.arm_port = self._servers.start("arm", self._route_arm)
+        self.vault = KeyVault(expected_token=expected_token)
+        self.vault_port = self._servers.start("keyvault", self.vault.route)
+        self.vault.base_url = self.vault_url
+        self.jwks: dict[str, Any] = {"keys": []}
+        self.login_port = self._servers.start("login", self._route_login)
+
+    @property
+    def vault_url(self) -> str:
+        return f"https://127.0.0.1:{self.vault_port}"
+
+    @property
+    def jwks_url(self) -> str:
+        """Where the emulated Microsoft Entra ID publishes its token signing keys (set `jwks`)."""
+        return f"https://127.0.0.1:{self.login_port}/{TENANT}/discovery/v2.0/keys"
+
+    @property
+    def issuer(self) -> str:
+        return f"https://login.microsoftonline.com/{TENANT}/v2.0"
 
     @property
     def arm_url(self) -> str:
@@ -68,6 +87,10 @@ class Emulator:
         self.web.scenario.broken_releases |= set(broken)
         return self.web.add_site(site)
 
+    def issue_cert(self, *hosts: str) -> tuple[str, str]:
+        """A TLS server certificate the app trusts (same CA as the emulator): (cert path, key path)."""
+        return self._servers.issue_cert(self._scratch.name, *hosts)
+
     def release(self, name: str, slot: str = "production") -> str:
         return self.web.site(name).slots[slot].release
 
@@ -85,6 +108,7 @@ class Emulator:
     def settings_env(self) -> dict[str, str]:
         """The app settings that point the responder at this emulator."""
         return {"RESPONDER_ARM_ENDPOINT": self.arm_url, "RESPONDER_CREDENTIAL": "emulator",
+                "RESPONDER_KEY_VAULT_URL": self.vault_url,
                 "RESPONDER_CA_BUNDLE": self.ca_path, "RESPONDER_ARM_POLLING_INTERVAL": "0.05",
                 "RESPONDER_ARM_RETRY_BACKOFF": "0.05", "RESPONDER_ARM_RETRY_TOTAL": "3",
                 "RESPONDER_ARM_TIMEOUT": "5"}
@@ -105,6 +129,11 @@ class Emulator:
         if response is not None:
             return response
         return arm_error(404, "NoRegisteredProviderFound", f"No registered resource provider found for {request.path}.")
+
+    def _route_login(self, request: Request) -> Response:
+        if request.method == "GET" and request.path == f"/{TENANT}/discovery/v2.0/keys":
+            return Response(200, self.jwks)
+        return Response(404, {"error": "not_found", "error_description": f"{request.path} is not served here"})
 
     def _control(self, request: Request) -> Response:
         """A small control API for scenarios run in another process (the demo)."""

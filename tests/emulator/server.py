@@ -196,6 +196,14 @@ class HttpsServers:
         self._recorder = recorder
         self._servers: list[_Server] = []
 
+    def issue_cert(self, directory: str, *hosts: str) -> tuple[str, str]:
+        """A server certificate for `hosts` from this CA (e.g. for a TLS redis-server): (cert path, key path)."""
+        cert = self._ca.issue_cert(*hosts)
+        cert_path, key_path = f"{directory}/{hosts[0]}-cert.pem", f"{directory}/{hosts[0]}-key.pem"
+        cert.cert_chain_pems[0].write_to_path(cert_path)
+        cert.private_key_pem.write_to_path(key_path)
+        return cert_path, key_path
+
     def start(self, name: str, route: Route) -> int:
         server = _Server(name, route, self._recorder, self._context)
         threading.Thread(target=server.serve_forever, args=(0.05,), name=f"emulator-{name}", daemon=True).start()

@@ -69,14 +69,26 @@ class Azurite:
         self._process = None
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def free_port(with_bus: bool = False) -> int:
+    """A free 127.0.0.1 port; `with_bus`: port + 10000 (a cluster node's bus port) must be valid and free too."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if not with_bus:
+            return port
+        if port + 10000 <= 65535:
+            with socket.socket() as bus:
+                try:
+                    bus.bind(("127.0.0.1", port + 10000))
+                except OSError:
+                    continue
+            return port
 
 
 class RedisServer:
-    """A throwaway redis-server: nothing persisted, optional password and TLS, optional cluster mode."""
+    """A throwaway redis-server: nothing persisted; optional password, TLS (cert, key, CA) and cluster mode.
+    DEBUG is allowed from loopback so tests can create many keys fast (DEBUG POPULATE)."""
 
     def __init__(self, password: str | None = None, tls: tuple[str, str, str] | None = None,
                  cluster: bool = False, port: int | None = None) -> None:
@@ -84,13 +96,13 @@ class RedisServer:
         if binary is None:
             raise RuntimeError("redis-server is not installed: run `make setup` (apt-get install redis-server)")
         self.binary, self.password, self.tls, self.cluster = binary, password, tls, cluster
-        self.port = port or free_port()
+        self.port = port or free_port(with_bus=cluster)
         self._dir = tempfile.TemporaryDirectory(prefix="redis-")
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 10.0) -> RedisServer:
         args = [self.binary, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", self._dir.name,
-                "--protected-mode", "no"]
+                "--enable-debug-command", "local"]
         if self.tls:
             cert, key, ca = self.tls
             args += ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", cert, "--tls-key-file", key,
@@ -124,3 +136,33 @@ class RedisServer:
                 self._process.kill()
         self._process = None
         self._dir.cleanup()
+
+
+class RedisCluster:
+    """Three redis-server primaries joined into a cluster with `redis-cli --cluster create`."""
+
+    def __init__(self, nodes: int = 3) -> None:
+        self.servers = [RedisServer(cluster=True) for _ in range(nodes)]
+
+    def start(self, timeout: float = 30.0) -> RedisCluster:
+        for server in self.servers:
+            server.start()
+        addresses = [f"127.0.0.1:{server.port}" for server in self.servers]
+        subprocess.run(["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+                       check=True, capture_output=True, timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            states = [subprocess.run(["redis-cli", "-p", str(server.port), "cluster", "info"], capture_output=True,
+                                     text=True).stdout for server in self.servers]
+            if all("cluster_state:ok" in state for state in states):
+                return self
+            time.sleep(0.1)
+        raise RuntimeError("the Redis cluster did not reach cluster_state:ok")
+
+    @property
+    def port(self) -> int:
+        return self.servers[0].port
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()

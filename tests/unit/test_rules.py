@@ -129,7 +129,7 @@ def test_the_same_inputs_give_the_same_plan(ruleset):
 
 @pytest.mark.parametrize(("text", "message"), [
     ("rules:\n  - name: r1\n    match: {}\n    component: backend\n    steps: [{kind: swapback}]",
-     "rule 'r1' (rules[0]) steps[0].kind: unknown step kind 'swapback' (known: swap_back)"),
+     "rule 'r1' (rules[0]) steps[0].kind: unknown step kind 'swapback' (known: flush_cache, restart, swap_back)"),
     ("rules:\n  - name: r1\n    match: {severity: [Sev9]}\n    component: backend\n    steps: [{kind: swap_back}]",
      "rule 'r1' (rules[0]) match.severity[0]:"),
     ("rules:\n  - name: r1\n    match: {}\n    steps: [{kind: swap_back}]", "rule 'r1' (rules[0]) component: required"),

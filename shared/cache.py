@@ -1,0 +1,196 @@
+"""Redis adapter (redis.asyncio): connect as Azure Cache for Redis needs it, flush selectively or fully, and
+translate redis-py errors into the responder's tree. The only module that imports redis.
+
+Selective flushes never use KEYS or one blocking scan: a SCAN ... MATCH ... COUNT cursor walks the keyspace
+of every primary while a second connection UNLINKs the keys found so far, in pipelined batches, so the two
+overlap and no single command holds the server for more than about a millisecond.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from dataclasses import dataclass
+from typing import AsyncIterator, Iterator
+
+from shared.errors import CacheAuthFailed, CacheTLSFailed, CacheUnavailable, ConfigurationError
+
+_QUEUE_DEPTH = 8  # scan replies waiting to be unlinked: bounds memory on huge keyspaces
+
+
+@dataclass(frozen=True)
+class CacheEndpoint:
+    host: str
+    port: int
+    tls: bool
+    database: int
+    cluster: bool
+    username: str | None
+    password: str | None
+    connect_timeout: float
+    socket_timeout: float
+    ca_bundle: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@contextlib.contextmanager
+def translated(endpoint: CacheEndpoint, what: str) -> Iterator[None]:
+    """redis-py's exceptions -> CacheAuthFailed / CacheTLSFailed / CacheUnavailable, never with the password."""
+    from redis import exceptions as redis_errors
+
+    where = f"{what} on {endpoint.label}"
+    try:
+        yield
+    except redis_errors.AuthenticationError as error:
+        raise CacheAuthFailed(f"{where}: Redis refused the credentials ({_first_word(error)}); check the access "
+                              "key secret in Key Vault or the identity's Redis access policy") from None
+    except redis_errors.ResponseError as error:
+        text = str(error)
+        if text.startswith(("WRONGPASS", "NOAUTH", "NOPERM")) or "invalid password" in text:
+            raise CacheAuthFailed(f"{where}: Redis refused the credentials or the command ({_first_word(error)})"
+                                  ) from None
+        raise CacheUnavailable(f"{where}: Redis answered an error: {text[:200]}", delay=5.0) from None
+    except (redis_errors.TimeoutError, asyncio.TimeoutError):
+        raise CacheUnavailable(f"{where}: Redis did not answer within {endpoint.socket_timeout:g} s", delay=5.0
+                               ) from None
+    except (redis_errors.ConnectionError, OSError) as error:
+        text = str(error)
+        cause = error.__cause__ or error.__context__
+        if isinstance(cause, ssl.SSLError) or "SSL" in text or "CERTIFICATE" in text.upper():
+            raise CacheTLSFailed(f"{where}: TLS handshake failed ({text[:200]}); is the port the TLS port (6380) "
+                                 "and is the server's certificate trusted?") from None
+        if "refused" in text.lower() or "111" in text:
+            raise CacheUnavailable(f"{where}: Redis refused the connection (is it running, is the port right?)",
+                                   delay=2.0) from None
+        raise CacheUnavailable(f"{where}: connection failed ({text[:200]})", delay=3.0) from None
+
+
+def _first_word(error: Exception) -> str:
+    return (str(error).split() or [type(error).__name__])[0].rstrip(":")
+
+
+class Cache:
+    """A connected Redis (standalone or cluster)."""
+
+    def __init__(self, endpoint: CacheEndpoint, client) -> None:
+        self.endpoint, self._client = endpoint, client
+
+    @classmethod
+    async def connect(cls, endpoint: CacheEndpoint) -> Cache:
+        from redis.asyncio.retry import Retry
+        from redis.backoff import ExponentialBackoff
+
+        # A quick retry for a dropped connection; anything longer is the executor's (a delayed, re-queued step).
+        options = dict(host=endpoint.host, port=endpoint.port, username=endpoint.username,
+                       password=endpoint.password, socket_connect_timeout=endpoint.connect_timeout,
+                       socket_timeout=endpoint.socket_timeout, retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 2))
+        if endpoint.tls:
+            options.update(ssl=True, ssl_cert_reqs="required", ssl_ca_certs=endpoint.ca_bundle)
+        if endpoint.cluster:
+            if endpoint.database:
+                raise ConfigurationError("a Redis Cluster has only database 0")
+            from redis.asyncio.cluster import RedisCluster
+
+            client = RedisCluster(**options)
+        else:
+            from redis.asyncio import Redis
+
+            client = Redis(db=endpoint.database, **options)
+        cache = cls(endpoint, client)
+        try:
+            with translated(endpoint, "connect"):
+                await client.ping()
+        except BaseException:
+            await cache.aclose()
+            raise
+        return cache
+
+    async def aclose(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._client.aclose()
+
+    def _primaries(self) -> list:
+        return self._client.get_primaries() if self.endpoint.cluster else [None]
+
+    async def dbsize(self) -> int:
+        with translated(self.endpoint, "DBSIZE"):
+            if not self.endpoint.cluster:
+                return await self._client.dbsize()
+            sizes = await asyncio.gather(*(self._client.dbsize(target_nodes=node) for node in self._primaries()))
+            return sum(sum(size.values()) if isinstance(size, dict) else size for size in sizes)
+
+    async def _scan(self, pattern: str, count: int) -> AsyncIterator[list[bytes]]:
+        """Batches of keys matching `pattern`, every primary's keyspace walked once with a SCAN cursor."""
+        for node in self._primaries():
+            cursor = None
+            while cursor != 0:
+                with translated(self.endpoint, f"SCAN {pattern}"):
+                    if node is None:
+                        cursor, keys = await self._client.scan(cursor or 0, match=pattern, count=count)
+                    else:  # the cluster client answers ({node name: cursor}, keys) for a targeted SCAN
+                        cursors, keys = await self._client.scan(cursor or 0, match=pattern, count=count,
+                                                                target_nodes=node)
+                        cursor = next(iter(cursors.values())) if isinstance(cursors, dict) else cursors
+                if keys:
+                    yield keys
+
+    async def count(self, pattern: str, count: int = 1000) -> int:
+        return sum([len(keys) async for keys in self._scan(pattern, count)])
+
+    async def unlink_matching(self, pattern: str, count: int = 1000, batch: int = 1000) -> int:
+        """UNLINK every key matching `pattern`; returns how many were removed. Scanning and unlinking overlap."""
+        found: asyncio.Queue[list[bytes] | None] = asyncio.Queue(_QUEUE_DEPTH)
+
+        async def scan() -> None:
+            try:
+                async for keys in self._scan(pattern, count):
+                    for start in range(0, len(keys), batch):
+                        await found.put(keys[start:start + batch])
+            finally:
+                await found.put(None)
+
+        async def unlink() -> int:
+            removed, done = 0, False
+            while not done:
+                batches = [await found.get()]
+                while not found.empty() and len(batches) < _QUEUE_DEPTH:  # pipeline whatever is ready
+                    batches.append(found.get_nowait())
+                done = batches[-1] is None
+                batches = [keys for keys in batches if keys]
+                if batches:
+                    removed += await self._unlink_batches(batches)
+            return removed
+
+        scanner = asyncio.ensure_future(scan())
+        try:
+            removed = await unlink()
+        finally:
+            if not scanner.done():
+                scanner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await scanner
+        return removed
+
+    async def _unlink_batches(self, batches: list[list[bytes]]) -> int:
+        with translated(self.endpoint, "UNLINK"):
+            if self.endpoint.cluster:  # keys of many slots: the cluster client splits them by slot
+                return sum(await asyncio.gather(*(self._client.unlink(*keys) for keys in batches)))
+            pipe = self._client.pipeline(transaction=False)
+            for keys in batches:
+                pipe.unlink(*keys)
+            return sum(await pipe.execute())
+
+    async def flush(self, whole_instance: bool) -> None:
+        """FLUSHALL ASYNC (every database, every primary), or FLUSHDB ASYNC of the connected database."""
+        with translated(self.endpoint, "FLUSH"):
+            if self.endpoint.cluster:
+                await asyncio.gather(*(self._client.flushall(asynchronous=True, target_nodes=node)
+                                       for node in self._primaries()))
+            elif whole_instance:
+                await self._client.flushall(asynchronous=True)
+            else:
+                await self._client.flushdb(asynchronous=True)

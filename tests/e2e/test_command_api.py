@@ -1,0 +1,221 @@
+"""The command API through the local runner, with a real HTTP client: every endpoint's happy path, the
+401/403/409/422 answers, approvals (self-approval, expiry), bearer tokens refused for each reason, and
+App Service Authentication's principal header."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+import redis
+
+from tests.support.alerts import metric_alert
+from tests.support.identity import client_principal, new_key
+from tests.support.processes import RedisServer
+
+OPERATOR, APPROVER = "Responder.Operator", "Responder.Approver"
+APP = "augeo-production-api"
+CACHE = ("/subscriptions/34adfa4f-cedf-4dc0-ba29-b6d1a69ab345/resourceGroups/augeo-production-rg/providers/"
+         "Microsoft.Cache/Redis/augeo-production-redis")
+
+
+@pytest.fixture
+async def api(app_env):
+    from function_app import app
+    from shared.localrun import LocalRunner
+
+    runner = LocalRunner(app, env=app_env, port=0, timers=False)
+    port = await runner.start()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        yield client
+    await runner.stop()
+
+
+@pytest.fixture
+def site(emulator):
+    return emulator.add_app(APP, production="v1.2.3", staging="v1.2.2", broken={"v1.2.3"})
+
+
+def action(target: str, name: str = "swap_back", **fields) -> dict:
+    return {"action": name, "target": target, "reason": "v1.2.3 fails checkout", "params": {}, **fields}
+
+
+async def until_final(api: httpx.AsyncClient, url: str, seconds: float = 20) -> dict:
+    deadline = time.monotonic() + seconds
+    while True:
+        incident = (await api.get(url)).json()
+        if incident["status"] in ("resolved", "failed", "escalated", "suppressed", "rejected", "cancelled"):
+            return incident
+        assert time.monotonic() < deadline, f"still {incident['status']} after {seconds} s"
+        await asyncio.sleep(0.1)
+
+
+async def test_an_operator_swaps_back_through_the_api(api, issuer, emulator, site):
+    answer = await api.post("/api/actions", json=action(site.id), headers=issuer.headers(OPERATOR, name="ci-bot"))
+    assert answer.status_code == 202, answer.text
+    body = answer.json()
+    assert body["url"].endswith(f"/api/incidents/{body['incident_id']}") and answer.headers["Location"] == body["url"]
+
+    incident = await until_final(api, body["url"].replace(str(api.base_url), ""))
+    assert incident["status"] == "resolved" and incident["source"] == "command"
+    assert incident["requested_by"].startswith("ci-bot")
+    assert emulator.release(APP) == "v1.2.2"
+
+    listing = (await api.get("/api/incidents", params={"component": "backend", "status": "resolved"})).json()
+    assert [item["id"] for item in listing["items"]] == [body["incident_id"]]
+    alert = await api.post("/api/alerts", json=metric_alert(site.id))  # the same intake: now in cooldown
+    assert alert.status_code == 202 and alert.json()["status"] == "suppressed"
+
+
+async def test_the_same_idempotency_key_finds_the_same_incident(api, issuer, site):
+    headers = {**issuer.headers(OPERATOR), "Idempotency-Key": "deploy-4711"}
+    first = await api.post("/api/actions", json=action(site.id, dry_run=True), headers=headers)
+    again = await api.post("/api/actions", json=action(site.id, dry_run=True), headers=headers)
+    assert first.status_code == 202 and again.status_code == 200
+    assert again.json()["incident_id"] == first.json()["incident_id"] and again.json()["duplicate"] is True
+
+
+async def test_a_dry_run_action_changes_nothing(api, issuer, emulator, site):
+    answer = await api.post("/api/actions", json=action(site.id, dry_run=True), headers=issuer.headers(OPERATOR))
+    incident = await until_final(api, f"/api/incidents/{answer.json()['incident_id']}")
+    assert incident["status"] == "resolved" and incident["status_reason"].startswith("dry run complete")
+    assert emulator.swaps() == [] and emulator.release(APP) == "v1.2.3"
+
+
+@pytest.mark.parametrize(("headers", "status", "says"), [
+    ({}, 401, "no caller identity"),
+    ({"Authorization": "Basic dXNlcjpwdw=="}, 401, "must be 'Bearer <token>'"),
+    ({"Authorization": "Bearer not-a-jwt"}, 401, "not valid"),
+])
+async def test_requests_without_a_valid_identity_are_401(api, site, headers, status, says):
+    answer = await api.post("/api/actions", json=action(site.id), headers=headers)
+    assert answer.status_code == status and answer.json()["error"] == "unauthorized"
+    assert says in answer.json()["message"]
+
+
+async def test_a_caller_without_the_operator_role_is_403(api, issuer, site):
+    answer = await api.post("/api/actions", json=action(site.id), headers=issuer.headers("Reader", name="eve"))
+    assert answer.status_code == 403 and answer.json()["error"] == "forbidden"
+    assert "eve lacks the role Responder.Operator (has: Reader)" == answer.json()["message"]
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    ({"audience": "api://someone-else"}, "not for this API"),
+    ({"issuer": "https://login.microsoftonline.com/another-tenant/v2.0"}, "issuer is not"),
+    ({"expires_in": -120}, "has expired"),
+    ({"key": "other"}, "signature is not valid"),
+    ({"key": "other", "kid": "unpublished"}, "signed by a key the issuer does not publish"),
+])
+async def test_bearer_tokens_are_refused_for_each_reason(api, issuer, site, change, says):
+    if change.get("key") == "other":
+        change = {**change, "key": new_key()}
+    answer = await api.post("/api/actions", json=action(site.id), headers=issuer.headers(OPERATOR, **change))
+    assert answer.status_code == 401, answer.text
+    assert says in answer.json()["message"]
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    ({"action": "teleport", "target": "/x", "reason": "because"}, "unknown action 'teleport'"),
+    ({"action": "swap_back", "target": CACHE, "reason": "because"}, "needs a Microsoft.Web/sites resource id"),
+    ({"action": "flush_cache", "target": CACHE, "reason": "because", "params": {"patterns": ["*"]}},
+     "matches everything: use mode: full"),
+    ({"action": "swap_back", "target": "/x"}, "reason: required"),
+    ({"action": "swap_back", "target": "/x", "reason": "ok!", "colour": "red"}, "colour: Extra inputs"),
+    ({"action": "flush_cache", "target": CACHE, "reason": "because", "params": {"port": "many"}}, "params.port"),
+])
+async def test_invalid_action_requests_are_422_naming_the_field(api, issuer, body, says):
+    answer = await api.post("/api/actions", json=body, headers=issuer.headers(OPERATOR))
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == "invalid_request" and says in answer.json()["message"]
+
+
+async def test_malformed_and_oversized_bodies(api, issuer):
+    answer = await api.post("/api/actions", content=b"{oops", headers=issuer.headers(OPERATOR))
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_json"
+    answer = await api.post("/api/actions", content=b" " * (2 << 20), headers=issuer.headers(OPERATOR))
+    assert answer.status_code == 413 and answer.json()["error"] == "payload_too_large"
+
+
+@pytest.fixture
+def cache():
+    server = RedisServer().start()
+    client = redis.Redis(port=server.port)
+    client.execute_command("DEBUG", "POPULATE", 100, "session", 8)
+    yield server, client
+    server.stop()
+
+
+def full_flush(server) -> dict:
+    return action(CACHE, "flush_cache", params={"host": "127.0.0.1", "port": server.port, "tls": False,
+                                                "auth": "none", "mode": "full"})
+
+
+async def test_approve_reject_and_cancel(api, issuer, cache):
+    server, client = cache
+    requested = (await api.post("/api/actions", json=full_flush(server), headers=issuer.headers(OPERATOR))).json()
+    assert requested["status"] == "awaiting_approval"
+    url = f"/api/incidents/{requested['incident_id']}"
+
+    as_operator = await api.post(f"{url}/approve", headers=issuer.headers(OPERATOR, name="alice@contoso.com"))
+    assert as_operator.status_code == 403
+    approved = await api.post(f"{url}/approve", json={"comment": "go"}, headers=issuer.headers(APPROVER, name="bob"))
+    assert approved.status_code == 200, approved.text
+    assert (await until_final(api, url))["status"] == "resolved" and client.dbsize() == 0
+    again = await api.post(f"{url}/approve", headers=issuer.headers(APPROVER, name="carol"))
+    assert again.status_code == 409 and "resolved, not awaiting approval" in again.json()["message"]
+
+    second = (await api.post("/api/actions", json=full_flush(server), headers=issuer.headers(OPERATOR))).json()
+    rejected = await api.post(f"/api/incidents/{second['incident_id']}/reject", json={"comment": "not now"},
+                              headers=issuer.headers(APPROVER, name="bob"))
+    assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
+    assert "rejected by bob" in rejected.json()["status_reason"] and "not now" in rejected.json()["status_reason"]
+
+    third = (await api.post("/api/actions", json=full_flush(server), headers=issuer.headers(OPERATOR))).json()
+    cancelled = await api.post(f"/api/incidents/{third['incident_id']}/cancel", headers=issuer.headers(OPERATOR))
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    missing = await api.post("/api/incidents/inc-20261125-000000000-abcdef/cancel", headers=issuer.headers(OPERATOR))
+    assert missing.status_code == 404
+
+
+async def test_an_expired_approval_is_refused_and_the_incident_cancelled(api, issuer, cache, app_env, monkeypatch):
+    from shared import services
+
+    monkeypatch.setenv("RESPONDER_APPROVAL_TTL", "1s")
+    services.forget()
+    server, client = cache
+    requested = (await api.post("/api/actions", json=full_flush(server), headers=issuer.headers(OPERATOR))).json()
+    await asyncio.sleep(1.3)
+    url = f"/api/incidents/{requested['incident_id']}"
+    answer = await api.post(f"{url}/approve", headers=issuer.headers(APPROVER, name="bob"))
+    assert answer.status_code == 409 and answer.json()["error"] == "approval_expired"
+    incident = (await api.get(url)).json()
+    assert incident["status"] == "cancelled" and client.dbsize() == 100
+
+
+async def test_app_service_authentication_is_trusted_only_when_the_setting_says_so(api, issuer, site, monkeypatch):
+    from shared import services
+
+    headers = client_principal(OPERATOR, name="dana@contoso.com")
+    refused = await api.post("/api/actions", json=action(site.id, dry_run=True), headers=headers)
+    assert refused.status_code == 401
+    monkeypatch.setenv("RESPONDER_TRUST_APP_SERVICE_AUTH", "true")
+    services.forget()
+    accepted = await api.post("/api/actions", json=action(site.id, dry_run=True), headers=headers)
+    assert accepted.status_code == 202, accepted.text
+    incident = (await api.get(f"/api/incidents/{accepted.json()['incident_id']}")).json()
+    assert incident["requested_by"].startswith("dana@contoso.com") and "App Service Authentication" in \
+        incident["requested_by"]
+
+
+async def test_the_openapi_document_matches_the_apps_routes(api):
+    from function_app import app
+    from shared.localrun import FunctionTable
+
+    document = (await api.get("/api/openapi.json")).json()
+    documented = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
+    served = {(method, route.template) for route in FunctionTable(app, {"RESPONDER_QUEUE": "x"}).http
+              for method in route.methods}
+    assert documented == served
+    assert document["openapi"].startswith("3.")

@@ -1,0 +1,280 @@
+"""flush_cache against real redis-servers started here (plain, password, TLS, ACL user, 3-node cluster),
+driven through the command API and the executor like in production."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import redis
+
+from tests.emulator import RESOURCE_GROUP, SUBSCRIPTION
+from tests.support.processes import RedisCluster, RedisServer
+
+CACHE = (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.Cache/Redis/"
+         "augeo-production-redis")
+OPERATOR, APPROVER = "Responder.Operator", "Responder.Approver"
+
+
+@pytest.fixture
+def redis_server():
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+def populate(port: int, **counts: int) -> redis.Redis:
+    client = redis.Redis(port=port)
+    for prefix, count in counts.items():
+        client.execute_command("DEBUG", "POPULATE", count, prefix, 16)
+    return client
+
+
+def keys_of(client: redis.Redis, pattern: str) -> int:
+    return sum(1 for _ in client.scan_iter(match=pattern, count=1000))
+
+
+async def request(app, issuer, params: dict, *, roles=(OPERATOR,), name="alice@contoso.com", dry_run=False,
+                  action="flush_cache", target=CACHE) -> tuple[int, dict]:
+    body = {"action": action, "target": target, "params": params, "reason": "stale sessions after v1.2.3",
+            "dry_run": dry_run}
+    return await app.call("request_action", "POST", "/api/actions", body, headers=issuer.headers(*roles, name=name))
+
+
+def plain(server: RedisServer, **extra) -> dict:
+    return {"host": "127.0.0.1", "port": server.port, "tls": False, "auth": "none", **extra}
+
+
+async def test_selective_flush_removes_exactly_the_matching_keys(app, issuer, redis_server):
+    client = populate(redis_server.port, session=60_000, jwt_blacklist=15_000, user=50_000)
+
+    status, body = await request(app, issuer, plain(redis_server, patterns=["session:*", "jwt_blacklist:*"]))
+    assert status == 202 and body["status"] == "accepted", body
+    await app.drain()
+
+    incident = await app.incident(body["incident_id"])
+    assert incident["status"] == "resolved", incident["status_reason"]
+    assert keys_of(client, "session:*") == 0 and keys_of(client, "jwt_blacklist:*") == 0
+    assert keys_of(client, "user:*") == 50_000 and client.dbsize() == 50_000
+    executed = next(e["detail"] for e in incident["timeline"] if e["outcome"] == "executed")
+    assert "removed 60,000 session:* and" not in executed  # counts are listed per pattern:
+    assert "60,000 session:*" in executed and "15,000 jwt_blacklist:*" in executed
+    verified = next(e["detail"] for e in incident["timeline"] if e["outcome"] == "verified")
+    assert "0 session:*, 0 jwt_blacklist:* keys remain" in verified
+    assert incident["requested_by"].startswith("alice@contoso.com")
+
+
+async def test_dry_run_reports_the_count_and_removes_nothing(app, issuer, redis_server):
+    client = populate(redis_server.port, session=2_000, user=500)
+
+    status, body = await request(app, issuer, plain(redis_server, patterns=["session:*"]), dry_run=True)
+    await app.drain()
+
+    incident = await app.incident(body["incident_id"])
+    assert incident["status"] == "resolved" and "dry run" in incident["status_reason"]
+    assert client.dbsize() == 2_500
+    dry = next(e["detail"] for e in incident["timeline"] if e["outcome"] == "dry run")
+    assert dry == "dry run: would remove 2,000 session:* keys; removed nothing"
+
+
+async def test_full_flush_waits_for_approval_and_refuses_self_approval(app, issuer, redis_server):
+    client = populate(redis_server.port, session=300, user=200)
+
+    status, body = await request(app, issuer, plain(redis_server, mode="full"), roles=(OPERATOR, APPROVER))
+    await app.drain()
+    incident_id = body["incident_id"]
+    assert body["status"] == "awaiting_approval"
+    assert client.dbsize() == 500  # nothing happens without approval
+
+    route = {"incident_id": incident_id}
+    status, answer = await app.call("approve_incident", "POST", f"/api/incidents/{incident_id}/approve",
+                                    route_params=route, headers=issuer.headers(APPROVER, name="alice@contoso.com"))
+    assert status == 403 and answer["error"] == "self_approval"
+    assert client.dbsize() == 500
+
+    status, answer = await app.call("approve_incident", "POST", f"/api/incidents/{incident_id}/approve",
+                                    {"comment": "sessions are corrupt; users can log in again"}, route_params=route,
+                                    headers=issuer.headers(APPROVER, name="bob@contoso.com"))
+    assert status == 200 and answer["approved_by"].startswith("bob@contoso.com")
+    await app.drain()
+
+    incident = await app.incident(incident_id)
+    assert incident["status"] == "resolved", incident["status_reason"]
+    assert client.dbsize() == 0
+    assert any(e["outcome"] == "approved" and "users can log in again" in e["detail"] for e in incident["timeline"])
+    assert "FLUSHALL ASYNC" in next(e["detail"] for e in incident["timeline"] if e["outcome"] == "executed")
+
+
+async def test_a_rule_can_explicitly_allow_a_full_flush_of_one_database(app, issuer, redis_server):
+    client = populate(redis_server.port, session=100)
+    other_db = redis.Redis(port=redis_server.port, db=1)
+    other_db.set("keep", "me")
+
+    params = plain(redis_server, mode="full", database=0)
+    status, body = await app.call("request_action", "POST", "/api/actions",
+                                  {"action": "flush_cache", "target": CACHE, "params": params, "reason": "test db"},
+                                  headers=issuer.headers(OPERATOR))
+    assert body["status"] == "awaiting_approval"  # the API never waives approval for a full flush
+    from shared.rules import GuardSpec, planned_step
+
+    step = planned_step(app.services.kinds["flush_cache"], CACHE, params, GuardSpec(requires_approval=False),
+                        app.services.rules.defaults.cooldown)
+    assert step.destructive and not step.guards.requires_approval  # ...but a rule may, explicitly
+    assert client.dbsize() == 100 and other_db.get("keep") == b"me"
+
+
+async def test_wrong_password_fails_the_incident_without_revealing_the_secret(app, issuer, emulator, caplog):
+    server = RedisServer(password="the-right-password-123").start()
+    try:
+        emulator.vault.set("redis-access-key", "a-stale-password-456")
+        with caplog.at_level(logging.DEBUG):
+            status, body = await request(app, issuer, {"host": "127.0.0.1", "port": server.port, "tls": False,
+                                                       "patterns": ["session:*"]})
+            await app.drain()
+        incident = await app.incident(body["incident_id"])
+    finally:
+        server.stop()
+    assert incident["status"] == "failed"
+    assert "Redis refused the credentials" in incident["status_reason"]
+    assert "a-stale-password-456" not in json.dumps(incident)
+    assert "a-stale-password-456" not in caplog.text
+
+
+async def test_redis_down_fails_the_incident_with_a_clear_reason(app, issuer):
+    from tests.support.processes import free_port
+
+    status, body = await request(app, issuer, {"host": "127.0.0.1", "port": free_port(), "tls": False,
+                                               "auth": "none", "patterns": ["session:*"], "connect_timeout": 1})
+    incident = await _drain_until_final(app, body["incident_id"])
+    assert incident["status"] == "failed"
+    assert "gave up after 2 retries" in incident["status_reason"]
+    assert "refused the connection" in incident["status_reason"]
+
+
+async def test_tls_connection_with_the_access_key_from_key_vault(app, issuer, emulator, app_env):
+    cert, key = emulator.issue_cert("127.0.0.1")
+    server = RedisServer(password="tls-access-key-789", tls=(cert, key, emulator.ca_path)).start()
+    try:
+        emulator.vault.set("redis-access-key", "tls-access-key-789")
+        client = redis.Redis(host="127.0.0.1", port=server.port, password="tls-access-key-789", ssl=True,
+                             ssl_ca_certs=emulator.ca_path)
+        client.set("session:1", "x")
+        client.set("user:1", "y")
+        status, body = await request(app, issuer, {"host": "127.0.0.1", "port": server.port,
+                                                   "patterns": ["session:*"]})
+        await app.drain()
+        incident = await app.incident(body["incident_id"])
+        assert incident["status"] == "resolved", incident["status_reason"]
+        assert client.exists("session:1") == 0 and client.exists("user:1") == 1
+        assert "(TLS, database 0)" in next(e["detail"] for e in incident["timeline"] if e["outcome"] == "precheck ok")
+    finally:
+        server.stop()
+
+
+async def test_tls_to_a_server_the_app_does_not_trust_fails_as_a_tls_error(app, issuer, emulator, tmp_path):
+    import trustme
+
+    stranger = trustme.CA().issue_cert("127.0.0.1")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    stranger.cert_chain_pems[0].write_to_path(str(cert))
+    stranger.private_key_pem.write_to_path(str(key))
+    server = RedisServer(tls=(str(cert), str(key), emulator.ca_path)).start()
+    try:
+        status, body = await request(app, issuer, {"host": "127.0.0.1", "port": server.port, "auth": "none",
+                                                   "patterns": ["session:*"]})
+        await app.drain()
+        incident = await app.incident(body["incident_id"])
+    finally:
+        server.stop()
+    assert incident["status"] == "failed" and "TLS handshake failed" in incident["status_reason"]
+
+
+async def test_entra_id_authentication_uses_the_identity_token_as_password(app, issuer, redis_server):
+    admin = redis.Redis(port=redis_server.port)
+    admin.execute_command("ACL", "SETUSER", "responder-oid", "on", ">emulator-token", "~*", "+@all")
+    admin.set("session:1", "x")
+
+    status, body = await request(app, issuer, plain(redis_server, auth="entra_id", username="responder-oid",
+                                                    patterns=["session:*"]))
+    await app.drain()
+
+    incident = await app.incident(body["incident_id"])
+    assert incident["status"] == "resolved", incident["status_reason"]
+    assert admin.exists("session:1") == 0
+
+
+@pytest.mark.slow
+async def test_selective_flush_scans_every_primary_of_a_cluster(app, issuer):
+    cluster = RedisCluster().start()
+    try:
+        client = redis.RedisCluster(host="127.0.0.1", port=cluster.port)
+        for number in range(3000):
+            client.set(f"session:{number}", "x")
+            client.set(f"user:{number}", "y")
+        primaries_with_sessions = sum(
+            1 for node in client.get_primaries()
+            if any(True for _ in client.scan_iter(match="session:*", target_nodes=node)))
+        assert primaries_with_sessions == 3
+
+        status, body = await request(app, issuer, {"host": "127.0.0.1", "port": cluster.port, "tls": False,
+                                                   "auth": "none", "cluster": True, "patterns": ["session:*"]})
+        await app.drain()
+        incident = await app.incident(body["incident_id"])
+        assert incident["status"] == "resolved", incident["status_reason"]
+        assert "3,000 session:*" in next(e["detail"] for e in incident["timeline"] if e["outcome"] == "executed")
+        assert sum(1 for _ in client.scan_iter(match="session:*")) == 0
+        assert sum(1 for _ in client.scan_iter(match="user:*")) == 3000
+    finally:
+        cluster.stop()
+
+
+async def _drain_until_final(app, incident_id: str, seconds: float = 20) -> dict:
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        await app.drain()
+        incident = await app.incident(incident_id)
+        if incident["status"] in ("resolved", "failed", "escalated", "cancelled") or time.monotonic() > deadline:
+            return incident
+        await asyncio.sleep(0.3)
+
+
+async def test_a_rule_chains_a_flush_and_a_restart_of_the_backend(app, issuer, emulator, redis_server, tmp_path,
+                                                                 monkeypatch):
+    """Runbook "Redis Rollback": clear the sessions, then restart the App Service to clear in-memory state."""
+    from shared import services
+    from tests.support.alerts import metric_alert
+
+    site = emulator.add_app("augeo-production-api", production="v1.2.2")
+    client = populate(redis_server.port, session=1_000, user=10)
+    rules = tmp_path / "chain.yaml"
+    rules.write_text(f"""
+rules:
+  - name: corrupted-sessions
+    match: {{alert_rule: "*session*"}}
+    component: cache
+    steps:
+      - kind: flush_cache
+        target: {CACHE}
+        params: {{host: 127.0.0.1, port: {redis_server.port}, tls: false, auth: none, patterns: ["session:*"]}}
+      - kind: restart
+        target: "{{alert.target}}"
+        params: {{verify_interval: 0.05, verify_successes: 2, verify_window: 5}}
+""")
+    monkeypatch.setenv("RESPONDER_RULES_PATH", str(rules))
+    services.forget()
+
+    status, body = await app.post_alert(metric_alert(site.id, rule="session deserialization errors", severity="Sev2"))
+    await app.drain()
+
+    incident = await app.incident(body["incident_id"])
+    assert incident["status"] == "resolved", incident["status_reason"]
+    assert [s["kind"] for s in incident["steps"]] == ["flush_cache", "restart"]
+    assert all(s["state"] == "done" for s in incident["steps"])
+    assert keys_of(client, "session:*") == 0 and client.dbsize() == 10
+    assert site.slots["production"].restarts == 1
+    restart_verified = [e for e in incident["timeline"] if e["step"] == "restart[1]" and e["outcome"] == "verified"]
+    assert restart_verified and "healthy after the restart" in restart_verified[0]["detail"]
