@@ -40,6 +40,7 @@ bench: setup
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/alert_to_action.py
+	$(BIN)/python bench/flush.py
 
 clean:
 	rm -rf $(VENV) tools/node_modules .pytest_cache
