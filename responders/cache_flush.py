@@ -24,7 +24,7 @@ REDIS_SCOPE = "https://redis.azure.com/.default"
 
 
 class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     mode: Literal["selective", "full"] = Field(default="selective", description="Patterns only, or everything.")
     patterns: list[str] = Field(default_factory=list, description="Key patterns (SCAN MATCH syntax) to remove.")

@@ -18,7 +18,7 @@ from shared.steps import StepContext
 
 
 class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     slot: str = Field(default=PRODUCTION, description="production, or a slot name.")
     soft: bool = Field(default=False, description="Soft restart: recycle the worker process only.")

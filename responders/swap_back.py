@@ -22,7 +22,7 @@ from shared.steps import StepContext
 
 
 class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     slot: str = Field(default="staging", description="The slot that holds the previous release.")
     health_path: str = Field(default="/health", pattern=r"^/", description="Health endpoint path on each slot.")

@@ -24,7 +24,7 @@ COMPONENT_OF = {"swap_back": "backend", "restart": "backend", "flush_cache": "ca
 class ActionRequest(BaseModel):
     """POST /api/actions"""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     action: str = Field(min_length=1, description="A responder id: swap_back, flush_cache, restart, ...")
     target: str = Field(min_length=1, description="The Azure resource id to act on.")
@@ -36,7 +36,7 @@ class ActionRequest(BaseModel):
 class Decision(BaseModel):
     """POST /api/incidents/{id}/approve | reject | cancel"""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     comment: str = Field(default="", max_length=500)
 
