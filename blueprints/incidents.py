@@ -42,9 +42,11 @@ async def list_incidents(req: func.HttpRequest) -> func.HttpResponse:
         except ValueError:
             try:
                 since = current.clock() - parse_duration(text)
-            except ValueError:
-                return error_response(400, "invalid_query",
-                                      "since must be an ISO 8601 time (2026-11-25T03:00:00Z) or a duration (2h)")
+            except (ValueError, OverflowError):
+                since = None
+        if since is None or since.year < 2000:
+            return error_response(400, "invalid_query", "since must be an ISO 8601 time after 2000 "
+                                                        "(2026-11-25T03:00:00Z) or a duration (2h)")
     try:
         page = await current.store.list(status=Status(status) if status else None,
                                         component=params.get("component") or None, since=since,

@@ -21,6 +21,7 @@ from shared.steps import StepContext
 
 _REDIS_ID = re.compile(r"/providers/Microsoft\.Cache/Redis/(?P<name>[^/]+)$", re.IGNORECASE)
 REDIS_SCOPE = "https://redis.azure.com/.default"
+_MIN_LITERAL_PREFIX = 2
 
 
 class Params(BaseModel):
@@ -51,8 +52,11 @@ class Params(BaseModel):
     def _coherent(self) -> Params:
         if self.mode == "selective" and not self.patterns:
             raise ValueError("a selective flush needs at least one pattern (or mode: full)")
-        if self.mode == "selective" and any(p.strip("*") == "" for p in self.patterns):
-            raise ValueError("pattern '*' matches everything: use mode: full, which requires approval")
+        for pattern in self.patterns if self.mode == "selective" else ():
+            if len(re.split(r"[*?\[\\]", pattern, maxsplit=1)[0]) < _MIN_LITERAL_PREFIX:
+                raise ValueError(f"pattern {pattern!r} must start with at least {_MIN_LITERAL_PREFIX} literal "
+                                 "characters (like 'session:*'): a wildcard that can match every key is a full "
+                                 "flush, so use mode: full, which requires approval")
         if self.mode == "full" and self.patterns:
             raise ValueError("a full flush takes no patterns")
         if self.auth == "entra_id" and not self.username:
@@ -66,6 +70,7 @@ class Params(BaseModel):
 
 KIND = StepKind(
     name="flush_cache", params=Params, expected_seconds=120, target_type="Microsoft.Cache/Redis", max_retries=2,
+    component="cache", api_params=frozenset({"mode", "patterns", "database"}),
     description="Remove cache keys by pattern, or flush the cache (full flush requires approval).",
 )
 
@@ -140,8 +145,10 @@ async def execute(ctx: StepContext) -> str:
             if ctx.dry_run:
                 counts[pattern] = await cache.count(pattern, params.scan_count)
             else:
-                counts[pattern] = await cache.unlink_matching(pattern, params.scan_count, params.batch_size)
-                ctx.data.setdefault("removed", {})[pattern] = counts[pattern]
+                removed = ctx.data.setdefault("removed", {})  # a resumed flush adds to what it removed before
+                removed[pattern] = removed.get(pattern, 0) + await cache.unlink_matching(
+                    pattern, params.scan_count, params.batch_size)
+                counts[pattern] = removed[pattern]
                 await ctx.checkpoint()
     listing = ", ".join(f"{count:,} {pattern}" for pattern, count in counts.items())
     if ctx.dry_run:

@@ -33,6 +33,7 @@ class Params(BaseModel):
 
 KIND = StepKind(
     name="restart", params=Params, expected_seconds=60, target_type="Microsoft.Web/sites",
+    component="backend", api_params=frozenset({"slot", "soft"}),
     description="Restart the App Service (or a slot), verified by its health endpoint.",
 )
 

@@ -47,6 +47,7 @@ class Params(BaseModel):
 
 KIND = StepKind(
     name="swap_back", params=Params, expected_seconds=30, target_type="Microsoft.Web/sites",
+    component="backend", api_params=frozenset({"slot"}),
     description="Swap the staging slot (previous release) back into production, verified before and after.",
 )
 
@@ -138,7 +139,10 @@ async def execute(ctx: StepContext) -> str:
     ctx.data["swap_requested_at"] = ctx.now().isoformat()
     await ctx.checkpoint()
     started = ctx.now()
-    await ctx.services.app_service(site.subscription).swap_into_production(site, params.slot)
+    lease = ctx.services.settings.lease_duration.total_seconds()
+    await ctx.services.app_service(site.subscription).swap_into_production(site, params.slot,
+                                                                           heartbeat=ctx.heartbeat,
+                                                                           beat_every=lease / 4)
     seconds = (ctx.now() - started).total_seconds()
     after = await ctx.services.app_service(site.subscription).slot_info(site, PRODUCTION)
     ctx.data["swapped_at"] = ctx.now().isoformat()

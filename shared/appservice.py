@@ -6,6 +6,7 @@ import asyncio
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Awaitable, Callable
 
 from shared.azure import translated
 from shared.errors import ConfigurationError
@@ -89,15 +90,22 @@ class AppService:
         latest = max(finished, key=lambda d: d.end_time or d.start_time)
         return DeploymentInfo(latest.name or "", latest.end_time or latest.start_time, latest.active)
 
-    async def swap_into_production(self, site: SiteRef, slot: str) -> None:
-        """`az webapp deployment slot swap --slot <slot> --target-slot production`; waits for the operation."""
+    async def swap_into_production(self, site: SiteRef, slot: str,
+                                   heartbeat: Callable[[], Awaitable[None]] | None = None,
+                                   beat_every: float = 15.0) -> None:
+        """`az webapp deployment slot swap --slot <slot> --target-slot production`; waits for the operation,
+        calling `heartbeat` meanwhile (a swap can take minutes; the caller's lease must outlive it)."""
         from azure.mgmt.web.models import CsmSlotEntity
 
         with translated(f"swap {site.name}/{slot} into production"):
             poller = await self._client.web_apps.begin_swap_slot(
                 site.resource_group, site.name, slot, CsmSlotEntity(target_slot=PRODUCTION, preserve_vnet=True)
             )
-            await poller.result()
+            outcome = asyncio.ensure_future(poller.result())
+            while not (await asyncio.wait({outcome}, timeout=beat_every))[0]:
+                if heartbeat is not None:
+                    await heartbeat()
+            outcome.result()
 
     async def restart(self, site: SiteRef, slot: str = PRODUCTION, soft: bool = False) -> None:
         apps = self._client.web_apps

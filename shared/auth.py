@@ -61,18 +61,25 @@ class Authenticator:
             self._jwks = PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=3600, timeout=10,
                                      ssl_context=context)
 
+    @property
+    def _trusts_platform_auth(self) -> bool:
+        """Only when the setting says so *and* App Service says its authentication is on (it sets
+        WEBSITE_AUTH_ENABLED and strips client-sent X-MS-CLIENT-PRINCIPAL headers then)."""
+        return self._settings.trust_app_service_auth and self._settings.platform_auth_enabled
+
     async def caller(self, headers: Mapping[str, str]) -> Caller:
-        authorization = _header(headers, "authorization")
+        """`headers` as the Functions host gives them (case-insensitive)."""
+        authorization = headers.get("authorization")
         if authorization:
             scheme, _, token = authorization.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise unauthorized("the Authorization header must be 'Bearer <token>'")
             return await self._from_token(token.strip())
-        principal = _header(headers, "x-ms-client-principal")
-        if principal and self._settings.trust_app_service_auth:
-            return _from_principal(principal, _header(headers, "x-ms-client-principal-name"))
+        principal = headers.get("x-ms-client-principal")
+        if principal and self._trusts_platform_auth:
+            return _from_principal(principal, headers.get("x-ms-client-principal-name"))
         ways = ["a Microsoft Entra ID bearer token (Authorization: Bearer ...)"]
-        if self._settings.trust_app_service_auth:
+        if self._trusts_platform_auth:
             ways.append("a sign-in through App Service Authentication")
         raise unauthorized(f"no caller identity: this action changes production and needs {' or '.join(ways)}")
 
@@ -127,10 +134,3 @@ def _from_principal(encoded: str, name_header: str | None) -> Caller:
     name = values.get(name_type) or values.get("preferred_username") or name_header or subject
     roles = frozenset(value for claim_type, value in claims if claim_type in (role_type, "roles"))
     return Caller(subject, name, roles, "App Service Authentication")
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is None:
-        value = next((v for k, v in headers.items() if k.lower() == name), None)
-    return value

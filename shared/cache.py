@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import AsyncIterator, Iterator
 
 from shared.errors import CacheAuthFailed, CacheTLSFailed, CacheUnavailable, ConfigurationError
@@ -27,7 +27,7 @@ class CacheEndpoint:
     database: int
     cluster: bool
     username: str | None
-    password: str | None
+    password: str | None = field(repr=False)
     connect_timeout: float
     socket_timeout: float
     ca_bundle: str | None

@@ -24,8 +24,7 @@ def explain(payload_path: str, rules_path: str | None) -> int:
     from shared.errors import ConfigurationError, PayloadError
     from shared.events import parse_alert
     from shared.payloads import decode_json
-    from shared.rules import decide, load_rules_file
-    from shared.services import utcnow
+    from shared.rules import load_rules_file, match
 
     try:
         body = Path(payload_path).read_bytes()
@@ -40,7 +39,7 @@ def explain(payload_path: str, rules_path: str | None) -> int:
         ruleset = load_rules_file(rules_file, KINDS)
     except ConfigurationError as error:
         return _refuse(str(error))
-    plan = decide(event, ruleset, KINDS, cooldowns={}, now=utcnow())
+    plan = match(event, ruleset, KINDS)
     print(json.dumps({"event": event.summary(), "plan": plan.model_dump(mode="json"),
                       "rules": rules_file, "notes": ["acts on nothing", "cooldowns are not checked (no store is read)"]},
                      indent=2, default=str))

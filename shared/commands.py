@@ -15,11 +15,8 @@ from shared.errors import RequestRefused
 from shared.events import Event
 from shared.incidents import Incident, IncidentNotFound
 from shared.plan import Plan, StepKind
-from shared.rules import GuardSpec, RuleSet, guarded_plan, planned_step
+from shared.rules import GuardSpec, RuleSet, canonical_target, guarded_plan, planned_step
 from shared.status import Status, TransitionRefused, is_final
-
-COMPONENT_OF = {"swap_back": "backend", "restart": "backend", "flush_cache": "cache"}
-
 
 class ActionRequest(BaseModel):
     """POST /api/actions"""
@@ -54,23 +51,34 @@ def read(model: type[BaseModel], body: Any) -> Any:
 
 
 def plan_for(request: ActionRequest, kinds: Mapping[str, StepKind], ruleset: RuleSet) -> Plan:
-    """The Plan of one requested action, with the same guards a rule would give it. 422 if it cannot be."""
+    """The Plan of one requested action, with the same guards a rule would give it. 422 if it cannot be.
+
+    A caller chooses only the parameters the kind lets the API set (`api_params`: what to do, such as the
+    patterns to flush); where to connect, which secret to use and the safety windows come from the rules
+    file's `targets` section and the kind's defaults, never from a request."""
     kind = kinds.get(request.action)
     if kind is None:
         raise RequestRefused(422, "invalid_request", f"unknown action {request.action!r} "
                                                      f"(known: {', '.join(sorted(kinds))})", ["action: unknown"])
-    if kind.target_type and f"/providers/{kind.target_type.lower()}/" not in request.target.lower():
-        raise RequestRefused(422, "invalid_request", f"{request.action} needs a {kind.target_type} resource id as "
-                                                     f"target", ["target: wrong resource type"])
     try:
-        step = planned_step(kind, request.target, request.params, GuardSpec(dry_run=request.dry_run),
-                            ruleset.defaults.cooldown)
+        target = canonical_target(kind, request.target)
+    except ValueError as error:
+        raise RequestRefused(422, "invalid_request", str(error), ["target: wrong resource type"]) from None
+    refused = sorted(set(request.params) - kind.api_params)
+    if refused:
+        allowed = ", ".join(sorted(kind.api_params)) or "none"
+        problems = [f"params.{name}: not settable through the API (the rules file's targets section sets it)"
+                    for name in refused]
+        raise RequestRefused(422, "invalid_request", f"{'; '.join(problems)}; {request.action} accepts: {allowed}",
+                             problems)
+    params = ruleset.target_params(kind.name, target) | request.params
+    try:
+        step = planned_step(kind, target, params, GuardSpec(dry_run=request.dry_run), ruleset.defaults.cooldown)
     except ValidationError as error:
         problems = [f"params.{'.'.join(map(str, item['loc'])) or request.action}: "
                     f"{'required' if item['type'] == 'missing' else item['msg']}" for item in error.errors()]
         raise RequestRefused(422, "invalid_request", "; ".join(problems), problems) from None
-    return guarded_plan(None, COMPONENT_OF.get(kind.name, "unknown"), "production", [step],
-                        reason=f"{request.action} requested: {request.reason}")
+    return guarded_plan(None, kind.component, "production", [step], reason="requested through the command API")
 
 
 def event_for(request: ActionRequest, caller: Caller, idempotency_key: str | None, now: datetime) -> Event:
@@ -147,13 +155,20 @@ async def cancel(services, incident_id: str, caller: Caller, comment: str) -> In
 
 
 async def expire(services, incident: Incident) -> None:
+    """Cancel an incident whose approval window closed, unless an approval landed meanwhile."""
     reason = (f"approval window closed at {incident.approval_expires_at:%Y-%m-%dT%H:%M:%SZ} with no approval; "
               "nothing was done")
-    try:
-        await services.store.move(incident.id, Status.CANCELLED, reason)
-    except TransitionRefused:
-        return
-    await services.store.append(incident.id, "approval", "expired", reason)
+    now = services.clock()
+
+    def cancel_unless_approved(current: Incident) -> Incident | None:
+        if current.status is not Status.AWAITING_APPROVAL or current.approved_at is not None:
+            return None
+        current.status, current.status_reason, current.ended_at = Status.CANCELLED, reason, now
+        return current
+
+    updated = await services.store.update(incident.id, cancel_unless_approved)
+    if updated.status is Status.CANCELLED and updated.status_reason == reason:
+        await services.store.append(incident.id, "approval", "expired", reason)
 
 
 async def _move(services, incident_id: str, status: Status, reason: str) -> Incident:

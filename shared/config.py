@@ -41,6 +41,7 @@ _ENV = {
     "jwt_issuer": "RESPONDER_JWT_ISSUER",
     "jwt_audience": "RESPONDER_JWT_AUDIENCE",
     "jwks_url": "RESPONDER_JWKS_URL",
+    "platform_auth_enabled": "WEBSITE_AUTH_ENABLED",
 }
 
 
@@ -73,6 +74,7 @@ class Settings(BaseModel):
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwks_url: str | None = None
+    platform_auth_enabled: bool = False  # set by App Service itself when its authentication is on
 
     @field_validator("lease_duration", "stuck_after", "approval_ttl", mode="before")
     @classmethod
@@ -120,7 +122,3 @@ class Settings(BaseModel):
                 for item in error.errors()
             ]
             raise ConfigurationError("invalid app settings: " + "; ".join(problems)) from None
-
-    @property
-    def poison_queue_name(self) -> str:
-        return f"{self.queue_name}-poison"

@@ -16,7 +16,7 @@ import time
 from datetime import timedelta
 from enum import Enum
 
-from shared.errors import Escalate, PermanentError, TemporaryError
+from shared.errors import EntityChanged, EntityExists, Escalate, PermanentError, TemporaryError
 from shared.guards import LeaseHeld
 from shared.incidents import Incident, IncidentNotFound
 from shared.plan import PlannedStep, short_target
@@ -51,7 +51,8 @@ async def run(services: Services, incident_id: str, run_id: str) -> str:
             return "suppressed"
         try:
             incident = await store.move(incident_id, Status.RUNNING, f"executing: {incident.plan.summary()}")
-        except TransitionRefused:  # cancelled (or rejected) in the meantime
+        except TransitionRefused:  # cancelled (or rejected) in the meantime: nothing ran, give the targets back
+            await _release_cooldowns(services, incident)
             return f"stopped: {(await store.get(incident_id)).status}"
         await store.append(incident_id, "executor", "started", f"run {run_id}: {incident.plan.summary()}")
 
@@ -79,19 +80,32 @@ async def run(services: Services, incident_id: str, run_id: str) -> str:
     return "resolved"
 
 
+def _cooling(incident: Incident) -> list[PlannedStep]:
+    return [step for step in incident.plan.steps if step.guards.cooldown and not step.guards.dry_run]
+
+
 async def claim_cooldowns(services: Services, incident: Incident) -> bool:
-    """Claim the cooldown of every step that has one; if another incident holds one, suppress this one."""
-    for step in incident.plan.steps:
-        if not step.guards.cooldown or step.guards.dry_run:
-            continue
+    """Claim the cooldown of every step that has one, all or none: if another incident holds one, give back
+    what this one claimed and suppress it, with the reason."""
+    claimed: list[str] = []
+    for step in _cooling(incident):
         held = await services.guards.claim_cooldown(step.cooldown_key, step.guards.cooldown, incident.id)
         if held.incident_id != incident.id:
+            for key in claimed:
+                await services.guards.release_cooldown(key, incident.id)
             reason = (f"{step.kind} on {short_target(step.target)} is in cooldown until "
                       f"{held.until:%Y-%m-%dT%H:%M:%SZ} (after incident {held.incident_id})")
-            await services.store.move(incident.id, Status.SUPPRESSED, reason)
-            await services.store.append(incident.id, "intake", "suppressed", reason)
+            await services.store.append(incident.id, "cooldown", "suppressed", reason)
+            with contextlib.suppress(TransitionRefused):  # cancelled meanwhile: it stays cancelled
+                await services.store.move(incident.id, Status.SUPPRESSED, reason)
             return False
+        claimed.append(step.cooldown_key)
     return True
+
+
+async def _release_cooldowns(services: Services, incident: Incident) -> None:
+    for step in _cooling(incident):
+        await services.guards.release_cooldown(step.cooldown_key, incident.id)
 
 
 async def _run_step(services: Services, incident: Incident, index: int, step: PlannedStep,
@@ -102,10 +116,6 @@ async def _run_step(services: Services, incident: Incident, index: int, step: Pl
     progress = await store.step(incident.id, index, step.kind, step.target)
     if progress.finished:
         return _Next.CONTINUE, progress.message
-    if progress.state in ("failed", "escalated"):  # ended, but the run died before the incident was moved
-        status = Status.FAILED if progress.state == "failed" else Status.ESCALATED
-        await store.move(incident.id, status, progress.message)
-        return _Next.STOP, progress.state
     if progress.state == "delayed" and progress.delayed_until and progress.delayed_until > now + _EARLY:
         return _Next.STOP, "step delayed; its follow-up message is queued"  # the run that delayed it enqueued one
     responder, kind = REGISTRY[step.kind], KINDS[step.kind]
@@ -115,17 +125,30 @@ async def _run_step(services: Services, incident: Incident, index: int, step: Pl
                                                         services.settings.lease_duration)
     except LeaseHeld as held:
         delay = max(1.0, (held.expires - now).total_seconds())
-        return await _delay(ctx, f"waiting for the target: {held}", delay)
+        if held.incident_id == incident.id:  # another run of this incident has the step (or died holding it)
+            await services.queue.send(incident.id, "another run holds the target", delay_seconds=math.ceil(delay))
+            return _Next.STOP, "another run of this incident holds the target; checking back after its lease"
+        return await _delay(ctx, f"waiting for the target: {held}", delay, counts=False)
     try:
+        ctx.progress = await store.step(incident.id, index, step.kind, step.target)  # as of now, under the lease
+        if ctx.progress.finished:
+            return _Next.CONTINUE, ctx.progress.message
+        if ctx.progress.state in ("failed", "escalated"):  # ended, but its run died before moving the incident
+            status = Status.FAILED if ctx.progress.state == "failed" else Status.ESCALATED
+            with contextlib.suppress(TransitionRefused):
+                await store.move(incident.id, status, ctx.progress.message)
+            return _Next.STOP, ctx.progress.state
         return await _phases(ctx, responder, last=index == len(incident.plan.steps) - 1)
     except TemporaryError as error:
         return await _delay(ctx, str(error), error.delay)
     except LeaseHeld as error:  # lost the lease during a long wait: another run has the target now
-        return await _delay(ctx, f"lost the lease on the target: {error}", 5.0)
+        return await _delay(ctx, f"lost the lease on the target: {error}", 5.0, counts=False)
     except Escalate as error:
         return await _end(ctx, "escalated", Status.ESCALATED, str(error))
     except PermanentError as error:
         return await _end(ctx, "failed", Status.FAILED, str(error))
+    except (EntityChanged, EntityExists):  # another run wrote this step's record since: it carries the step on
+        return _Next.STOP, "another run owns this step"
     finally:
         if ctx.lease is not None:
             await services.guards.release_lease(ctx.lease)
@@ -167,17 +190,21 @@ async def _timed(ctx: StepContext, outcome: str, phase) -> str:
     return detail
 
 
-async def _delay(ctx: StepContext, reason: str, delay: float) -> tuple[_Next, str]:
+async def _delay(ctx: StepContext, reason: str, delay: float, counts: bool = True) -> tuple[_Next, str]:
+    """Try the step again in `delay` seconds. `counts`: a failure of the step's own (waiting for a target that
+    another incident holds is not one, and does not use up the step's retries)."""
     from responders import KINDS
 
     progress, now, budget = ctx.progress, ctx.now(), KINDS[ctx.step.kind].max_retries
-    progress.retries += 1
-    if progress.retries > budget:
-        return await _end(ctx, "failed", Status.FAILED, f"{ctx.step.kind} gave up after {budget} retries; "
-                                                        f"last: {reason}")
+    if counts:
+        progress.retries += 1
+        if progress.retries > budget:
+            return await _end(ctx, "failed", Status.FAILED, f"{ctx.step.kind} gave up after {budget} retries; "
+                                                            f"last: {reason}")
     progress.state, progress.delayed_until, progress.message = "delayed", now + timedelta(seconds=delay), reason
     await ctx.checkpoint()
-    await ctx.note("delayed", f"retry {progress.retries}/{budget} in {delay:.0f} s: {reason}")
+    attempt = f"retry {progress.retries}/{budget}" if counts else "waiting"
+    await ctx.note("delayed", f"{attempt}, again in {delay:.0f} s: {reason}")
     await ctx.services.queue.send(ctx.incident.id, f"retry {ctx.step.kind}", delay_seconds=math.ceil(delay))
     return _Next.STOP, f"delayed {delay:.0f} s"
 

@@ -7,18 +7,26 @@ function instances scale out and are recycled, so only the table can say who hol
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
 from shared import tables
-from shared.rules import Cooldown
 
 
 def _row(key: str) -> str:
     return hashlib.sha256(key.lower().encode()).hexdigest()[:40]
+
+
+@dataclass(frozen=True)
+class Cooldown:
+    """A cooldown as the store holds it: `key` is plan.cooldown_key(kind, target)."""
+
+    key: str
+    until: datetime
+    incident_id: str
 
 
 @dataclass(frozen=True)
@@ -44,13 +52,6 @@ class Guards:
     async def _table(self):
         return await self._tables.table("guards")
 
-    async def cooldowns(self, keys: list[str]) -> dict[str, Cooldown]:
-        """The unexpired cooldowns among `keys` (point reads, concurrently)."""
-        table, now = await self._table(), self._clock()
-        rows = await asyncio.gather(*(tables.get_or_none(table, "cooldown", _row(key)) for key in keys))
-        return {row["key"]: Cooldown(row["key"], row["until"], row["incident_id"])
-                for row in rows if row is not None and row["until"] > now}
-
     async def claim_cooldown(self, key: str, duration: timedelta, incident_id: str) -> Cooldown:
         """Start the cooldown for `incident_id`; if another incident holds an unexpired one, return that instead
         (the caller compares `incident_id`). Claiming again for the same incident returns its own cooldown."""
@@ -75,6 +76,13 @@ class Guards:
                 continue
             return Cooldown(key, mine["until"], incident_id)
         raise tables.StoreError(f"cooldown {key} kept changing under 10 attempts to claim it")
+
+    async def release_cooldown(self, key: str, incident_id: str) -> None:
+        """Give a cooldown back (nothing ran after all); only if `incident_id` still holds it."""
+        table = await self._table()
+        existing = await tables.get_or_none(table, "cooldown", _row(key))
+        if existing is not None and existing["incident_id"] == incident_id:
+            await tables.delete_if_unchanged(table, "cooldown", _row(key), existing["_etag"])
 
     async def acquire_lease(self, target: str, holder: str, incident_id: str, duration: timedelta) -> Lease:
         """Take the target for this run, or raise LeaseHeld. An expired lease is taken over."""
@@ -109,4 +117,6 @@ class Guards:
         return Lease(lease.target, lease.holder, lease.incident_id, entity["expires"], etag)
 
     async def release_lease(self, lease: Lease) -> None:
-        await tables.delete_if_unchanged(await self._table(), "lease", _row(lease.target), lease.etag)
+        """Give the target back; a lease that expired and was taken by another run is theirs now."""
+        with contextlib.suppress(tables.EntityChanged):
+            await tables.delete_if_unchanged(await self._table(), "lease", _row(lease.target), lease.etag)

@@ -12,6 +12,7 @@ import azure.functions as func
 
 from shared.errors import ConfigurationError, RequestRefused, StoreError
 from shared.payloads import MAX_BODY_BYTES, decode_json, too_large
+from shared.status import TransitionRefused
 
 log = logging.getLogger("responder.http")
 
@@ -48,7 +49,10 @@ def answers_errors(handler: Handler) -> Handler:
         except StoreError as error:
             log.error("incident store unavailable: %s", error)
             return error_response(503, "store_unavailable",
-                                  "the incident store is unavailable; nothing was accepted, retry later")
+                                  "the incident store is unavailable; retry later (a retried alert or "
+                                  "Idempotency-Key request finds what was already recorded)")
+        except TransitionRefused as error:  # the incident moved on while this request was handled
+            return error_response(409, "conflict", str(error))
         except ConfigurationError as error:
             log.error("configuration error: %s", error)
             return error_response(500, "misconfigured", str(error))

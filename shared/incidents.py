@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import secrets
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, AsyncIterator, Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +23,8 @@ from shared import tables
 from shared.plan import Plan
 from shared.redact import scrub
 from shared.status import Status, is_final, transition
+
+log = logging.getLogger("responder.incidents")
 
 INCIDENT_PARTITION = "incident"
 _MAX_MS = 10**13 - 1
@@ -283,7 +286,7 @@ class IncidentStore:
         filter_ = ("PartitionKey eq @pk and RowKey lt 'a' and status eq 'awaiting_approval' and "
                    "approval_expires_at lt @now")
         rows = tables.query(await self._incidents(), filter_, {"pk": INCIDENT_PARTITION, "now": now})
-        return [Incident.from_entity(row) async for row in rows if row.get("approved_at") is None]
+        return [incident async for incident in _readable(rows) if incident.approved_at is None]
 
     async def open_incidents(self, older_than: datetime) -> list[Incident]:
         """Incidents not in a final status whose last update is older than `older_than` (for the reconciler)."""
@@ -291,7 +294,17 @@ class IncidentStore:
                    "status ne 'escalated' and status ne 'suppressed' and status ne 'rejected' and "
                    "status ne 'cancelled' and updated_at lt @older")
         rows = tables.query(await self._incidents(), filter_, {"pk": INCIDENT_PARTITION, "older": older_than})
-        return [Incident.from_entity(row) async for row in rows]
+        return [incident async for incident in _readable(rows)]
+
+
+async def _readable(rows) -> AsyncIterator[Incident]:
+    """Incidents of a scan; a row that no longer reads (written by an older version, say) is logged and skipped
+    so that it cannot stop a sweep over all the others."""
+    async for row in rows:
+        try:
+            yield Incident.from_entity(row)
+        except (ValueError, KeyError) as error:
+            log.error("incident row %s is unreadable and was skipped: %s", row.get("RowKey"), error)
 
 
 def _encode_cursor(token: Any) -> str | None:

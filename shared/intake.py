@@ -19,7 +19,9 @@ from shared.status import Status, is_final
 
 log = logging.getLogger("responder.intake")
 
-_REENQUEUE_AFTER = timedelta(seconds=2)  # a healthy executor picks an incident up well within this
+# A duplicate of an incident still `accepted` this long after it was recorded re-enqueues its run (the first
+# delivery may have died before enqueueing); sooner, the executor is most likely about to pick it up.
+_REENQUEUE_AFTER = timedelta(seconds=60)
 _STATUS_OF = {
     Decision.RUN: Status.ACCEPTED,
     Decision.AWAIT_APPROVAL: Status.AWAITING_APPROVAL,
@@ -115,6 +117,8 @@ def _mark_resolved(incident: Incident, event: Event) -> Incident:
 
 
 def _reason(event: Event) -> str:
+    if event.source == "command":
+        return f"{event.rule_name}: {event.description}"[:500]
     severity = f" ({event.severity})" if event.severity else ""
     what = f": {event.description}" if event.description else ""
     return f"alert {event.rule_name!r}{severity} {event.condition.lower()}{what}"[:500]

@@ -1,5 +1,5 @@
 """The OpenAPI 3 document of the HTTP API, built from the same pydantic models the handlers validate with.
-tests/e2e/test_api.py checks that its paths and methods are exactly the app's HTTP triggers."""
+tests/e2e/test_command_api.py checks that its paths and methods are exactly the app's HTTP triggers."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The Plan: what the responder will do about one event, as data.
 
-`decide` (rules.py) builds it, `explain` prints it, the incident record stores it, and the executor
+`match` (rules.py) builds it, `explain` prints it, the incident record stores it, and the executor
 runs exactly the stored copy; a dry run renders the same Plan and changes nothing.
 """
 
@@ -25,6 +25,8 @@ class StepKind:
     destructive: bool = False
     target_type: str | None = None  # e.g. "Microsoft.Web/sites": `{alert.target}` picks a target of this type
     max_retries: int = 8  # temporary errors tolerated before the step fails
+    component: str = "unknown"  # the runbook's component an incident of this kind is about
+    api_params: frozenset[str] = frozenset()  # what a command API caller may set; the rest is rules/targets only
     description: str = ""
 
     def is_destructive(self, params: BaseModel) -> bool:

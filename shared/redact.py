@@ -25,7 +25,7 @@ _INLINE = re.compile(
     r"(?P<value>[^;&\s\"',]+)",
     re.IGNORECASE,
 )
-_BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE)
+_BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9\-._~+/]{16,}=*", re.IGNORECASE)  # a token, not the word "token"
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@", re.IGNORECASE)
 
 _known: set[str] = set()

@@ -1,4 +1,4 @@
-"""The rules file and `decide`: which events get which Plan. Pure: no I/O beyond reading the file once.
+"""The rules file and `match`: which events get which Plan. Pure: no I/O beyond reading the file once.
 
 rules.yaml, in short:
 
@@ -14,24 +14,27 @@ rules.yaml, in short:
             target: "{alert.target}"          # or a literal resource id
             params: {slot: staging}
             guards: {cooldown: 30m, dry_run: false, requires_approval: false}
+    targets:                                  # trusted per-resource settings, e.g. how to reach a cache
+      - resource: /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Cache/Redis/<name>
+        params: {flush_cache: {port: 6380, secret_name: redis-access-key}}
 
 The first rule that matches wins. Errors name the rule and the field.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import re
+from datetime import timedelta
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from shared.durations import format_duration, parse_duration
+from shared.durations import parse_duration
 from shared.errors import ConfigurationError
 from shared.events import Condition, Event, Severity
-from shared.plan import Decision, Guards, Plan, PlannedStep, StepKind, cooldown_key, short_target
+from shared.plan import Decision, Guards, Plan, PlannedStep, StepKind
 
 ALERT_TARGET = "{alert.target}"
 
@@ -118,12 +121,31 @@ class Defaults(BaseModel):
         return parse_duration(value)
 
 
+class TargetConfig(BaseModel):
+    """Trusted, per-resource settings of a step kind (how to reach a cache, which secret holds its key...).
+    They live here, reviewed with the rules, and not in API requests: an operator may say *what* to do to a
+    target, never *where* its credentials go."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resource: str = Field(min_length=1, description="The resource id, as rules and requests name it.")
+    params: dict[str, dict[str, Any]] = Field(description="Step kind -> parameters for that kind on this resource.")
+
+
 class RuleSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: Literal[1] = 1
     defaults: Defaults = Field(default_factory=Defaults)
+    targets: list[TargetConfig] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
+
+    def target_params(self, kind: str, target: str) -> dict[str, Any]:
+        """The trusted parameters the targets section gives `kind` on `target` (canonical id)."""
+        for config in self.targets:
+            if config.resource.strip().rstrip("/").lower() == target.lower():
+                return dict(config.params.get(kind, {}))
+        return {}
 
     @model_validator(mode="after")
     def _unique_names(self) -> RuleSet:
@@ -161,6 +183,8 @@ def load_rules(text: str, kinds: Mapping[str, StepKind], source: str = "rules") 
         for step_index, step in enumerate(rule.steps)
         for problem in _check_step(step, kinds, f"rule {rule.name!r} (rules[{index}]) steps[{step_index}]")
     ]
+    problems += [problem for index, config in enumerate(ruleset.targets)
+                 for problem in _check_target(config, kinds, f"targets[{index}]")]
     if problems:
         raise RulesError(source, problems)
     return ruleset
@@ -202,30 +226,49 @@ def _check_step(step: StepSpec, kinds: Mapping[str, StepKind], where: str) -> li
             f"{'required' if item['type'] == 'missing' else item['msg']}"
             for item in error.errors()
         ]
-    if step.target != ALERT_TARGET and kind.target_type and f"/providers/{kind.target_type.lower()}/" not in (
-        step.target.lower()
-    ):
-        return [f"{where}.target: {step.kind} needs a {kind.target_type} resource id, got {step.target!r}"]
+    if step.target != ALERT_TARGET:
+        try:
+            canonical_target(kind, step.target)
+        except ValueError as error:
+            return [f"{where}.target: {error}"]
     return []
 
 
-@dataclass(frozen=True)
-class Cooldown:
-    """An active cooldown, as read from the store: `key` is plan.cooldown_key(kind, target)."""
+def _check_target(config: TargetConfig, kinds: Mapping[str, StepKind], where: str) -> list[str]:
+    problems = []
+    for name, params in config.params.items():
+        kind = kinds.get(name)
+        if kind is None:
+            problems.append(f"{where}.params.{name}: unknown step kind (known: {', '.join(sorted(kinds))})")
+            continue
+        try:
+            canonical_target(kind, config.resource)
+        except ValueError as error:
+            problems.append(f"{where}.resource: {error}")
+        unknown = sorted(set(params) - set(kind.params.model_fields))
+        if unknown:
+            problems.append(f"{where}.params.{name}.{unknown[0]}: unknown field")
+    return problems
 
-    key: str
-    until: datetime
-    incident_id: str
 
-
-def decide(event: Event, ruleset: RuleSet, kinds: Mapping[str, StepKind],
-           cooldowns: Mapping[str, Cooldown], now: datetime) -> Plan:
-    """The Plan for one event. Same inputs, same Plan: no clock, no I/O."""
-    return apply_cooldowns(match(event, ruleset, kinds), cooldowns, now)
+def canonical_target(kind: StepKind, target: str) -> str:
+    """The one spelling of a target that cooldowns and leases key on: no surrounding space or trailing slash,
+    and, for a kind with a resource type, exactly a resource of that type (not a child such as a slot)."""
+    text = target.strip().rstrip("/")
+    if kind.target_type:
+        pattern = (r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/" + re.escape(kind.target_type) + r"/[^/]+")
+        if not re.fullmatch(pattern, text, re.IGNORECASE):
+            raise ValueError(f"{kind.name} needs a {kind.target_type} resource id "
+                             f"(/subscriptions/<sub>/resourceGroups/<rg>/providers/{kind.target_type}/<name>), "
+                             f"got {target!r}")
+    elif not text:
+        raise ValueError(f"{kind.name} needs a target")
+    return text
 
 
 def match(event: Event, ruleset: RuleSet, kinds: Mapping[str, StepKind]) -> Plan:
-    """The Plan the first matching rule makes, before cooldowns are considered (see apply_cooldowns)."""
+    """The Plan for one event: the first matching rule's steps, with their guards. Pure: no clock, no I/O;
+    cooldowns are claimed (and may suppress the plan) when the incident is accepted."""
     if event.condition is Condition.RESOLVED:
         return Plan(decision=Decision.RECORD_RESOLUTION,
                     reason="a Resolved alert never triggers an action; it is recorded on the incident it resolves")
@@ -243,34 +286,16 @@ def match(event: Event, ruleset: RuleSet, kinds: Mapping[str, StepKind]) -> Plan
                         environment=rule.environment,
                         reason=f"rule {rule.name!r} acts on the alert's target, but the alert names {wanted} "
                                f"nowhere (targets: {', '.join(event.target_ids) or 'none'})")
-        steps.append(planned_step(kind, target, spec.params, spec.guards, ruleset.defaults.cooldown))
+        params = ruleset.target_params(kind.name, target) | spec.params
+        steps.append(planned_step(kind, target, params, spec.guards, ruleset.defaults.cooldown))
     return guarded_plan(rule.name, rule.component, rule.environment, steps,
                         reason=f"rule {rule.name!r} matched alert {event.rule_name!r}")
-
-
-def cooldown_keys(plan: Plan) -> list[str]:
-    """The cooldowns `apply_cooldowns` needs to know about for this plan."""
-    return [step.cooldown_key for step in plan.steps if step.guards.cooldown and not step.guards.dry_run]
-
-
-def apply_cooldowns(plan: Plan, cooldowns: Mapping[str, Cooldown], now: datetime) -> Plan:
-    """Suppress a plan one of whose steps is in an active cooldown (held by another incident)."""
-    if plan.decision not in (Decision.RUN, Decision.AWAIT_APPROVAL):
-        return plan
-    for step in plan.steps:
-        held = cooldowns.get(step.cooldown_key)
-        if step.cooldown_key in cooldown_keys(plan) and held and held.until > now:
-            return plan.model_copy(update={
-                "decision": Decision.SUPPRESS,
-                "reason": f"{step.kind} on {short_target(step.target)} is in cooldown until "
-                          f"{held.until:%Y-%m-%dT%H:%M:%SZ} (after incident {held.incident_id}); "
-                          f"{format_duration(step.guards.cooldown)} cooldown per target"})
-    return plan
 
 
 def planned_step(kind: StepKind, target: str, params: dict[str, Any], guards: GuardSpec,
                  default_cooldown: timedelta) -> PlannedStep:
     """Apply defaults: the default cooldown, and approval for destructive steps unless explicitly waived."""
+    target = canonical_target(kind, target)
     validated = kind.params.model_validate(params)
     destructive = kind.is_destructive(validated)
     requires_approval = destructive if guards.requires_approval is None else guards.requires_approval
@@ -293,9 +318,10 @@ def guarded_plan(rule: str | None, component: str, environment: str, steps: list
 
 
 def _resolve_target(target: str, event: Event, kind: StepKind) -> str | None:
-    if target != ALERT_TARGET:
-        return target
-    for candidate in event.target_ids:
-        if not kind.target_type or f"/providers/{kind.target_type.lower()}/" in candidate.lower():
-            return candidate
+    """A literal target, or the first of the alert's targets that is a resource of the kind's type."""
+    for candidate in (event.target_ids if target == ALERT_TARGET else (target,)):
+        try:
+            return canonical_target(kind, candidate)
+        except ValueError:
+            continue
     return None

@@ -1,8 +1,8 @@
 """Incident status and the one table of transitions it may take.
 
 An incident only moves forward: every allowed move is written in ALLOWED, and `transition`
-refuses the rest. Re-entering the current status is a no-op, so a redelivered message that
-repeats a transition does no harm.
+refuses the rest. Re-entering the current status is allowed (a redelivered message repeats a
+transition); keeping two runs of one incident from acting twice is the executor's lease's job.
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ ALLOWED: dict[Status, frozenset[Status]] = {
         {Status.RUNNING, Status.AWAITING_APPROVAL, Status.SUPPRESSED, Status.FAILED, Status.ESCALATED,
          Status.CANCELLED}
     ),
-    Status.AWAITING_APPROVAL: frozenset({Status.RUNNING, Status.REJECTED, Status.CANCELLED, Status.FAILED}),
+    # SUPPRESSED: approved, but by then another incident acted on the target (its cooldown holds)
+    Status.AWAITING_APPROVAL: frozenset({Status.RUNNING, Status.REJECTED, Status.CANCELLED, Status.FAILED,
+                                         Status.SUPPRESSED}),
     Status.RUNNING: frozenset(
         {Status.VERIFYING, Status.RESOLVED, Status.FAILED, Status.ESCALATED, Status.CANCELLED}
     ),

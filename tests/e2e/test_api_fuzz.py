@@ -55,10 +55,10 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_input_makes_the_api_fail_with_a_server_error(case, served, caller):
     response = case.call(base_url=served, headers=caller, timeout=30)
-    assert response.status_code < 500 or response.status_code == 503, (case.method, case.path, response.text)
+    assert response.status_code < 500, (case.method, case.formatted_path, response.status_code, response.text)
     if response.status_code >= 400:
         content_type = (response.headers.get("content-type") or [""])[0]
         assert content_type.startswith("application/json"), (

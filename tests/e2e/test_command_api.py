@@ -5,12 +5,14 @@ App Service Authentication's principal header."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import httpx
 import pytest
 import redis
 
+from tests.conftest import TEST_RULES
 from tests.support.alerts import metric_alert
 from tests.support.identity import client_principal, new_key
 from tests.support.processes import RedisServer
@@ -120,10 +122,15 @@ async def test_bearer_tokens_are_refused_for_each_reason(api, issuer, site, chan
     ({"action": "teleport", "target": "/x", "reason": "because"}, "unknown action 'teleport'"),
     ({"action": "swap_back", "target": CACHE, "reason": "because"}, "needs a Microsoft.Web/sites resource id"),
     ({"action": "flush_cache", "target": CACHE, "reason": "because", "params": {"patterns": ["*"]}},
-     "matches everything: use mode: full"),
+     "use mode: full, which requires approval"),
+    ({"action": "swap_back", "target": "/subscriptions/s/resourceGroups/r/providers/Microsoft.Web/sites/a/slots/b",
+      "reason": "because"}, "needs a Microsoft.Web/sites resource id"),
+    ({"action": "swap_back", "target": "/subscriptions/s/resourceGroups/r/providers/Microsoft.Web/sites/a",
+      "reason": "because", "params": {"recent_change_window": "36500d"}}, "params.recent_change_window: not settable"),
     ({"action": "swap_back", "target": "/x"}, "reason: required"),
     ({"action": "swap_back", "target": "/x", "reason": "ok!", "colour": "red"}, "colour: Extra inputs"),
-    ({"action": "flush_cache", "target": CACHE, "reason": "because", "params": {"port": "many"}}, "params.port"),
+    ({"action": "flush_cache", "target": CACHE, "reason": "because", "params": {"database": "many"}},
+     "params.database"),
 ])
 async def test_invalid_action_requests_are_422_naming_the_field(api, issuer, body, says):
     answer = await api.post("/api/actions", json=body, headers=issuer.headers(OPERATOR))
@@ -139,17 +146,18 @@ async def test_malformed_and_oversized_bodies(api, issuer):
 
 
 @pytest.fixture
-def cache():
+def cache(rules_file):
     server = RedisServer().start()
     client = redis.Redis(port=server.port)
     client.execute_command("DEBUG", "POPULATE", 100, "session", 8)
+    connection = json.dumps({"host": "127.0.0.1", "port": server.port, "tls": False, "auth": "none"})
+    rules_file.write_text(TEST_RULES + f"targets:\n  - resource: {CACHE}\n    params: {{flush_cache: {connection}}}\n")
     yield server, client
     server.stop()
 
 
 def full_flush(server) -> dict:
-    return action(CACHE, "flush_cache", params={"host": "127.0.0.1", "port": server.port, "tls": False,
-                                                "auth": "none", "mode": "full"})
+    return action(CACHE, "flush_cache", params={"mode": "full"})
 
 
 async def test_approve_reject_and_cancel(api, issuer, cache):
@@ -200,7 +208,11 @@ async def test_app_service_authentication_is_trusted_only_when_the_setting_says_
     headers = client_principal(OPERATOR, name="dana@contoso.com")
     refused = await api.post("/api/actions", json=action(site.id, dry_run=True), headers=headers)
     assert refused.status_code == 401
-    monkeypatch.setenv("RESPONDER_TRUST_APP_SERVICE_AUTH", "true")
+    monkeypatch.setenv("RESPONDER_TRUST_APP_SERVICE_AUTH", "true")  # the setting alone is not enough...
+    services.forget()
+    refused = await api.post("/api/actions", json=action(site.id, dry_run=True), headers=headers)
+    assert refused.status_code == 401
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")  # ...App Service must say its authentication is on
     services.forget()
     accepted = await api.post("/api/actions", json=action(site.id, dry_run=True), headers=headers)
     assert accepted.status_code == 202, accepted.text

@@ -65,7 +65,7 @@ async def test_crash_after_swap_request_does_not_swap_again(app, app_env, emulat
 async def test_crash_while_swap_is_in_flight_waits_for_it_instead_of_swapping_again(app, app_env, emulator,
                                                                                     short_lease):
     site = emulator.add_app(APP, production="v1.2.3", staging="v1.2.2", broken={"v1.2.3"})
-    emulator.web.scenario.swap_seconds = 1.5
+    emulator.web.scenario.swap_seconds = 2.5  # the redelivery (1.1 s after the crash) comes while Azure swaps
     emulator.fault(r"POST .*/slotsswap$", hang_after=60)
     status, body = await app.post_alert(metric_alert(site.id))
     incident_id = body["incident_id"]
@@ -84,3 +84,51 @@ async def test_crash_while_swap_is_in_flight_waits_for_it_instead_of_swapping_ag
         incident = await app.incident(incident_id)
     assert incident["status"] == "resolved", timeline(incident)
     assert len(emulator.swaps()) == 1
+
+
+async def test_two_runs_of_one_incident_at_once_swap_once(app, emulator):
+    from shared import executor
+
+    site = emulator.add_app(APP, production="v1.2.3", staging="v1.2.2", broken={"v1.2.3"})
+    status, body = await app.post_alert(metric_alert(site.id))
+    incident_id = body["incident_id"]
+
+    outcomes = await asyncio.gather(*(executor.run(app.services, incident_id, run_id=f"instance-{n}")
+                                      for n in range(3)))  # three instances got the message at once
+    await app.drain()
+    for _ in range(20):  # a run that found the target taken checks back after the lease
+        incident = await app.incident(incident_id)
+        if incident["status"] == "resolved":
+            break
+        await asyncio.sleep(0.5)
+        await app.drain()
+    assert incident["status"] == "resolved", (outcomes, timeline(incident))
+    assert len(emulator.swaps()) == 1
+
+
+async def test_the_lease_outlives_a_slow_swap_so_a_restart_waits_for_it(app, app_env, emulator, monkeypatch,
+                                                                        issuer):
+    from shared import executor, services
+
+    monkeypatch.setenv("RESPONDER_LEASE_DURATION", "1s")
+    services.forget()
+    site = emulator.add_app(APP, production="v1.2.3", staging="v1.2.2", broken={"v1.2.3"})
+    emulator.web.scenario.swap_seconds = 3  # three times the lease: only heartbeats keep it
+    status, swap = await app.post_alert(metric_alert(site.id))
+    swapping = asyncio.ensure_future(executor.run(app.services, swap["incident_id"], run_id="instance-a"))
+    while not emulator.swaps():
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.5)  # longer than the lease: without heartbeats it would have expired by now
+
+    status, restart = await app.call(
+        "request_action", "POST", "/api/actions",
+        {"action": "restart", "target": site.id, "reason": "clear in-memory state", "params": {}},
+        headers=issuer.headers("Responder.Operator"))
+    assert status == 202, restart
+    await executor.run(app.services, restart["incident_id"], run_id="instance-b")
+
+    restart_incident = await app.incident(restart["incident_id"])
+    assert site.slots["production"].restarts == 0, timeline(restart_incident)  # it waited for the target
+    waiting = [e["detail"] for e in restart_incident["timeline"] if e["outcome"] == "delayed"]
+    assert waiting and swap["incident_id"] in waiting[0]
+    assert await swapping == "resolved"

@@ -9,6 +9,7 @@ import logging
 import pytest
 import redis
 
+from tests.conftest import TEST_RULES
 from tests.emulator import RESOURCE_GROUP, SUBSCRIPTION
 from tests.support.processes import RedisCluster, RedisServer
 
@@ -42,14 +43,26 @@ async def request(app, issuer, params: dict, *, roles=(OPERATOR,), name="alice@c
     return await app.call("request_action", "POST", "/api/actions", body, headers=issuer.headers(*roles, name=name))
 
 
+@pytest.fixture
+def cache_target(rules_file):
+    """Say, in the rules file's trusted targets section, how to reach the cache (the API may not)."""
+
+    def configure(**connection) -> None:
+        rules_file.write_text(TEST_RULES + f"targets:\n  - resource: {CACHE}\n    params:\n"
+                                           f"      flush_cache: {json.dumps(connection)}\n")
+
+    return configure
+
+
 def plain(server: RedisServer, **extra) -> dict:
     return {"host": "127.0.0.1", "port": server.port, "tls": False, "auth": "none", **extra}
 
 
-async def test_selective_flush_removes_exactly_the_matching_keys(app, issuer, redis_server):
+async def test_selective_flush_removes_exactly_the_matching_keys(app, issuer, redis_server, cache_target):
     client = populate(redis_server.port, session=60_000, jwt_blacklist=15_000, user=50_000)
+    cache_target(**plain(redis_server))
 
-    status, body = await request(app, issuer, plain(redis_server, patterns=["session:*", "jwt_blacklist:*"]))
+    status, body = await request(app, issuer, {"patterns": ["session:*", "jwt_blacklist:*"]})
     assert status == 202 and body["status"] == "accepted", body
     await app.drain()
 
@@ -65,10 +78,11 @@ async def test_selective_flush_removes_exactly_the_matching_keys(app, issuer, re
     assert incident["requested_by"].startswith("alice@contoso.com")
 
 
-async def test_dry_run_reports_the_count_and_removes_nothing(app, issuer, redis_server):
+async def test_dry_run_reports_the_count_and_removes_nothing(app, issuer, redis_server, cache_target):
     client = populate(redis_server.port, session=2_000, user=500)
+    cache_target(**plain(redis_server))
 
-    status, body = await request(app, issuer, plain(redis_server, patterns=["session:*"]), dry_run=True)
+    status, body = await request(app, issuer, {"patterns": ["session:*"]}, dry_run=True)
     await app.drain()
 
     incident = await app.incident(body["incident_id"])
@@ -78,10 +92,11 @@ async def test_dry_run_reports_the_count_and_removes_nothing(app, issuer, redis_
     assert dry == "dry run: would remove 2,000 session:* keys; removed nothing"
 
 
-async def test_full_flush_waits_for_approval_and_refuses_self_approval(app, issuer, redis_server):
+async def test_full_flush_waits_for_approval_and_refuses_self_approval(app, issuer, redis_server, cache_target):
     client = populate(redis_server.port, session=300, user=200)
+    cache_target(**plain(redis_server))
 
-    status, body = await request(app, issuer, plain(redis_server, mode="full"), roles=(OPERATOR, APPROVER))
+    status, body = await request(app, issuer, {"mode": "full"}, roles=(OPERATOR, APPROVER))
     await app.drain()
     incident_id = body["incident_id"]
     assert body["status"] == "awaiting_approval"
@@ -106,31 +121,57 @@ async def test_full_flush_waits_for_approval_and_refuses_self_approval(app, issu
     assert "FLUSHALL ASYNC" in next(e["detail"] for e in incident["timeline"] if e["outcome"] == "executed")
 
 
-async def test_a_rule_can_explicitly_allow_a_full_flush_of_one_database(app, issuer, redis_server):
+async def test_a_rule_can_explicitly_allow_a_full_flush_of_one_database(app, redis_server, rules_file,
+                                                                         emulator):
+    from tests.support.alerts import metric_alert
+
     client = populate(redis_server.port, session=100)
     other_db = redis.Redis(port=redis_server.port, db=1)
     other_db.set("keep", "me")
+    connection = json.dumps(plain(redis_server, mode="full", database=0))
+    rules_file.write_text(f"""
+rules:
+  - name: poisoned-cache
+    match: {{alert_rule: "*cache poisoned*"}}
+    component: cache
+    steps:
+      - kind: flush_cache
+        target: {CACHE}
+        params: {connection}
+        guards: {{requires_approval: false}}
+""")
+    site = emulator.add_app("augeo-production-api", production="v1.2.2")
 
-    params = plain(redis_server, mode="full", database=0)
-    status, body = await app.call("request_action", "POST", "/api/actions",
-                                  {"action": "flush_cache", "target": CACHE, "params": params, "reason": "test db"},
-                                  headers=issuer.headers(OPERATOR))
-    assert body["status"] == "awaiting_approval"  # the API never waives approval for a full flush
-    from shared.rules import GuardSpec, planned_step
+    status, body = await app.post_alert(metric_alert(site.id, rule="cache poisoned", severity="Sev1"))
+    await app.drain()
 
-    step = planned_step(app.services.kinds["flush_cache"], CACHE, params, GuardSpec(requires_approval=False),
-                        app.services.rules.defaults.cooldown)
-    assert step.destructive and not step.guards.requires_approval  # ...but a rule may, explicitly
-    assert client.dbsize() == 100 and other_db.get("keep") == b"me"
+    incident = await app.incident(body["incident_id"])
+    assert body["status"] == "accepted" and incident["status"] == "resolved", incident["status_reason"]
+    assert incident["plan"]["steps"][0]["destructive"] is True
+    assert client.dbsize() == 0 and other_db.get("keep") == b"me"  # FLUSHDB of database 0 only
+    assert "FLUSHDB ASYNC" in next(e["detail"] for e in incident["timeline"] if e["outcome"] == "executed")
 
 
-async def test_wrong_password_fails_the_incident_without_revealing_the_secret(app, issuer, emulator, caplog):
+async def test_the_api_cannot_say_where_to_connect_or_which_secret_to_send(app, issuer):
+    for params in ({"host": "attacker.example", "patterns": ["session:*"]},
+                   {"secret_name": "database-url", "patterns": ["session:*"]},
+                   {"key_vault_url": "https://127.0.0.1:1", "patterns": ["session:*"]}):
+        status, answer = await request(app, issuer, params, dry_run=True)
+        assert status == 422 and "not settable through the API" in answer["message"], answer
+    status, answer = await request(app, issuer, {"patterns": ["?*"]})
+    assert status == 422 and "literal characters" in answer["message"]
+    status, page = await app.list_incidents()
+    assert page["items"] == []
+
+
+async def test_wrong_password_fails_the_incident_without_revealing_the_secret(app, issuer, emulator, caplog,
+                                                                              cache_target):
     server = RedisServer(password="the-right-password-123").start()
     try:
         emulator.vault.set("redis-access-key", "a-stale-password-456")
+        cache_target(host="127.0.0.1", port=server.port, tls=False)
         with caplog.at_level(logging.DEBUG):
-            status, body = await request(app, issuer, {"host": "127.0.0.1", "port": server.port, "tls": False,
-                                                       "patterns": ["session:*"]})
+            status, body = await request(app, issuer, {"patterns": ["session:*"]})
             await app.drain()
         incident = await app.incident(body["incident_id"])
     finally:
@@ -141,18 +182,18 @@ async def test_wrong_password_fails_the_incident_without_revealing_the_secret(ap
     assert "a-stale-password-456" not in caplog.text
 
 
-async def test_redis_down_fails_the_incident_with_a_clear_reason(app, issuer):
+async def test_redis_down_fails_the_incident_with_a_clear_reason(app, issuer, cache_target):
     from tests.support.processes import free_port
 
-    status, body = await request(app, issuer, {"host": "127.0.0.1", "port": free_port(), "tls": False,
-                                               "auth": "none", "patterns": ["session:*"], "connect_timeout": 1})
+    cache_target(host="127.0.0.1", port=free_port(), tls=False, auth="none", connect_timeout=1)
+    status, body = await request(app, issuer, {"patterns": ["session:*"]})
     incident = await _drain_until_final(app, body["incident_id"])
     assert incident["status"] == "failed"
     assert "gave up after 2 retries" in incident["status_reason"]
     assert "refused the connection" in incident["status_reason"]
 
 
-async def test_tls_connection_with_the_access_key_from_key_vault(app, issuer, emulator, app_env):
+async def test_tls_connection_with_the_access_key_from_key_vault(app, issuer, emulator, cache_target):
     cert, key = emulator.issue_cert("127.0.0.1")
     server = RedisServer(password="tls-access-key-789", tls=(cert, key, emulator.ca_path)).start()
     try:
@@ -161,8 +202,8 @@ async def test_tls_connection_with_the_access_key_from_key_vault(app, issuer, em
                              ssl_ca_certs=emulator.ca_path)
         client.set("session:1", "x")
         client.set("user:1", "y")
-        status, body = await request(app, issuer, {"host": "127.0.0.1", "port": server.port,
-                                                   "patterns": ["session:*"]})
+        cache_target(host="127.0.0.1", port=server.port)
+        status, body = await request(app, issuer, {"patterns": ["session:*"]})
         await app.drain()
         incident = await app.incident(body["incident_id"])
         assert incident["status"] == "resolved", incident["status_reason"]
@@ -172,7 +213,8 @@ async def test_tls_connection_with_the_access_key_from_key_vault(app, issuer, em
         server.stop()
 
 
-async def test_tls_to_a_server_the_app_does_not_trust_fails_as_a_tls_error(app, issuer, emulator, tmp_path):
+async def test_tls_to_a_server_the_app_does_not_trust_fails_as_a_tls_error(app, issuer, emulator, tmp_path,
+                                                                         cache_target):
     import trustme
 
     stranger = trustme.CA().issue_cert("127.0.0.1")
@@ -181,8 +223,8 @@ async def test_tls_to_a_server_the_app_does_not_trust_fails_as_a_tls_error(app, 
     stranger.private_key_pem.write_to_path(str(key))
     server = RedisServer(tls=(str(cert), str(key), emulator.ca_path)).start()
     try:
-        status, body = await request(app, issuer, {"host": "127.0.0.1", "port": server.port, "auth": "none",
-                                                   "patterns": ["session:*"]})
+        cache_target(host="127.0.0.1", port=server.port, auth="none")
+        status, body = await request(app, issuer, {"patterns": ["session:*"]})
         await app.drain()
         incident = await app.incident(body["incident_id"])
     finally:
@@ -190,13 +232,14 @@ async def test_tls_to_a_server_the_app_does_not_trust_fails_as_a_tls_error(app, 
     assert incident["status"] == "failed" and "TLS handshake failed" in incident["status_reason"]
 
 
-async def test_entra_id_authentication_uses_the_identity_token_as_password(app, issuer, redis_server):
+async def test_entra_id_authentication_uses_the_identity_token_as_password(app, issuer, redis_server,
+                                                                          cache_target):
     admin = redis.Redis(port=redis_server.port)
     admin.execute_command("ACL", "SETUSER", "responder-oid", "on", ">emulator-token", "~*", "+@all")
     admin.set("session:1", "x")
 
-    status, body = await request(app, issuer, plain(redis_server, auth="entra_id", username="responder-oid",
-                                                    patterns=["session:*"]))
+    cache_target(**plain(redis_server, auth="entra_id", username="responder-oid"))
+    status, body = await request(app, issuer, {"patterns": ["session:*"]})
     await app.drain()
 
     incident = await app.incident(body["incident_id"])
@@ -205,7 +248,7 @@ async def test_entra_id_authentication_uses_the_identity_token_as_password(app, 
 
 
 @pytest.mark.slow
-async def test_selective_flush_scans_every_primary_of_a_cluster(app, issuer):
+async def test_selective_flush_scans_every_primary_of_a_cluster(app, issuer, cache_target):
     cluster = RedisCluster().start()
     try:
         client = redis.RedisCluster(host="127.0.0.1", port=cluster.port)
@@ -217,8 +260,8 @@ async def test_selective_flush_scans_every_primary_of_a_cluster(app, issuer):
             if any(True for _ in client.scan_iter(match="session:*", target_nodes=node)))
         assert primaries_with_sessions == 3
 
-        status, body = await request(app, issuer, {"host": "127.0.0.1", "port": cluster.port, "tls": False,
-                                                   "auth": "none", "cluster": True, "patterns": ["session:*"]})
+        cache_target(host="127.0.0.1", port=cluster.port, tls=False, auth="none", cluster=True)
+        status, body = await request(app, issuer, {"patterns": ["session:*"]})
         await app.drain()
         incident = await app.incident(body["incident_id"])
         assert incident["status"] == "resolved", incident["status_reason"]
@@ -278,3 +321,25 @@ rules:
     assert site.slots["production"].restarts == 1
     restart_verified = [e for e in incident["timeline"] if e["step"] == "restart[1]" and e["outcome"] == "verified"]
     assert restart_verified and "healthy after the restart" in restart_verified[0]["detail"]
+
+
+async def test_an_approved_flush_on_a_cache_that_was_flushed_meanwhile_is_suppressed(app, issuer, redis_server,
+                                                                                      cache_target):
+    client = populate(redis_server.port, session=50, user=50)
+    cache_target(**plain(redis_server))
+    status, full = await request(app, issuer, {"mode": "full"})
+    assert full["status"] == "awaiting_approval"
+    status, selective = await request(app, issuer, {"patterns": ["session:*"]})
+    await app.drain()  # the selective flush runs and starts the cache's cooldown
+    assert (await app.incident(selective["incident_id"]))["status"] == "resolved"
+
+    route = {"incident_id": full["incident_id"]}
+    status, answer = await app.call("approve_incident", "POST", f"/api/incidents/{full['incident_id']}/approve",
+                                    route_params=route, headers=issuer.headers(APPROVER, name="bob@contoso.com"))
+    assert status == 200
+    await app.drain()
+
+    incident = await app.incident(full["incident_id"])
+    assert incident["status"] == "suppressed", incident["status_reason"]
+    assert f"after incident {selective['incident_id']}" in incident["status_reason"]
+    assert client.dbsize() == 50  # the users' keys are still there

@@ -154,9 +154,9 @@ async def test_one_cooldown_per_target_whoever_claims_first(storage, clock):
     assert len({claim.incident_id for claim in claims}) == 1
     winner = claims[0].incident_id
     assert (await guards.claim_cooldown("swap_back|/site", timedelta(minutes=30), winner)).incident_id == winner
-    assert list(await guards.cooldowns(["swap_back|/site", "restart|/site"])) == ["swap_back|/site"]
+    assert (await guards.claim_cooldown("restart|/site", timedelta(minutes=30), "inc-other")).incident_id == \
+        "inc-other"  # another kind on the same target has its own cooldown
     clock.advance(minutes=31)
-    assert await guards.cooldowns(["swap_back|/site"]) == {}
     assert (await guards.claim_cooldown("swap_back|/site", timedelta(minutes=30), "inc-late")).incident_id == "inc-late"
 
 
@@ -173,3 +173,24 @@ async def test_a_lease_is_exclusive_until_it_expires(storage, clock):
         await guards.renew_lease(lease, timedelta(seconds=60))  # run-1 lost it
     await guards.release_lease(taken)
     await guards.acquire_lease("/site", "run-3", "inc-3", timedelta(seconds=60))
+
+
+async def test_releasing_a_lease_another_run_took_over_leaves_it_to_them(storage, clock):
+    _, guards = storage
+    lost = await guards.acquire_lease("/site", "run-1", "inc-1", timedelta(seconds=60))
+    clock.advance(seconds=61)
+    taken = await guards.acquire_lease("/site", "run-2", "inc-2", timedelta(seconds=60))
+    await guards.release_lease(lost)  # no error, and run-2 keeps the target
+    with pytest.raises(LeaseHeld) as caught:
+        await guards.acquire_lease("/site", "run-3", "inc-3", timedelta(seconds=60))
+    assert caught.value.incident_id == "inc-2"
+    await guards.release_lease(taken)
+
+
+async def test_a_cooldown_can_be_given_back_only_by_its_holder(storage):
+    _, guards = storage
+    await guards.claim_cooldown("swap_back|/site", timedelta(minutes=30), "inc-1")
+    await guards.release_cooldown("swap_back|/site", "inc-2")
+    assert (await guards.claim_cooldown("swap_back|/site", timedelta(minutes=30), "inc-3")).incident_id == "inc-1"
+    await guards.release_cooldown("swap_back|/site", "inc-1")
+    assert (await guards.claim_cooldown("swap_back|/site", timedelta(minutes=30), "inc-3")).incident_id == "inc-3"

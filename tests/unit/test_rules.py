@@ -1,15 +1,15 @@
-"""Rules: loading with errors that name the rule and field, matching, and `decide`. Pure: no I/O."""
+"""Rules: loading with errors that name the rule and field, matching, and `match`. Pure: no I/O."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone  
 
 import pytest
 
 from responders import KINDS
 from shared.events import Condition, Event, Severity
-from shared.plan import Decision, cooldown_key
-from shared.rules import Cooldown, RulesError, decide, load_rules
+from shared.plan import Decision
+from shared.rules import RulesError, canonical_target, load_rules, match
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)
 SITE = "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Web/sites/augeo-production-api"
@@ -58,7 +58,7 @@ def ruleset():
 
 
 def test_first_matching_rule_gives_a_run_plan_on_the_alert_target(ruleset):
-    plan = decide(event(), ruleset, KINDS, {}, NOW)
+    plan = match(event(), ruleset, KINDS)
     assert plan.decision is Decision.RUN and plan.rule == "backend-5xx-swap-back"
     assert [(s.kind, s.target) for s in plan.steps] == [("swap_back", SITE)]
     assert plan.steps[0].guards.cooldown == timedelta(minutes=30)
@@ -70,61 +70,70 @@ def test_first_matching_rule_gives_a_run_plan_on_the_alert_target(ruleset):
     dict(severity=Severity.SEV3), dict(signal="Log"), dict(rule="CPU above 90%"), dict(severity=None),
 ])
 def test_events_outside_every_rule_are_suppressed_with_the_reason(ruleset, changed):
-    plan = decide(event(**changed), ruleset, KINDS, {}, NOW)
+    plan = match(event(**changed), ruleset, KINDS)
     assert plan.decision is Decision.SUPPRESS and not plan.steps
     assert "no rule matches" in plan.reason
 
 
 def test_glob_and_exact_matches_are_case_insensitive(ruleset):
-    assert decide(event(rule="HTTP 5XX RATE"), ruleset, KINDS, {}, NOW).rule == "backend-5xx-swap-back"
-    assert decide(event(rule="failed requests", service="Application Insights", targets=(INSIGHTS,)),
-                  ruleset, KINDS, {}, NOW).rule == "app-insights-failures"
+    assert match(event(rule="HTTP 5XX RATE"), ruleset, KINDS).rule == "backend-5xx-swap-back"
+    assert match(event(rule="failed requests", service="Application Insights", targets=(INSIGHTS,)), ruleset, KINDS).rule == "app-insights-failures"
 
 
 def test_a_literal_target_is_used_when_the_alert_fires_on_application_insights(ruleset):
-    plan = decide(event(rule="Failed requests", service="Log Alerts V2", targets=(INSIGHTS,)), ruleset, KINDS, {}, NOW)
+    plan = match(event(rule="Failed requests", service="Log Alerts V2", targets=(INSIGHTS,)), ruleset, KINDS)
     assert plan.steps[0].target == SITE
     assert plan.dry_run and plan.steps[0].guards.cooldown is None
 
 
 def test_resolved_alerts_never_trigger_an_action(ruleset):
-    plan = decide(event(condition=Condition.RESOLVED), ruleset, KINDS, {}, NOW)
+    plan = match(event(condition=Condition.RESOLVED), ruleset, KINDS)
     assert plan.decision is Decision.RECORD_RESOLUTION and plan.steps == ()
 
 
-def test_an_active_cooldown_on_the_target_suppresses_the_plan(ruleset):
-    key = cooldown_key("swap_back", SITE.upper())  # ARM ids are case-insensitive
-    held = {cooldown_key("swap_back", SITE): Cooldown(key, NOW + timedelta(minutes=5), "inc-earlier")}
-    plan = decide(event(), ruleset, KINDS, held, NOW)
-    assert plan.decision is Decision.SUPPRESS
-    assert "in cooldown until 2026-11-25T03:05:00Z (after incident inc-earlier)" in plan.reason
+def test_targets_are_canonical_so_cooldowns_and_leases_see_one_app(ruleset):
+    spelled = event(targets=(SITE.upper() + "/",))
+    step = match(spelled, ruleset, KINDS).steps[0]
+    assert step.target == SITE.upper()
+    assert step.cooldown_key == match(event(), ruleset, KINDS).steps[0].cooldown_key
 
 
-def test_an_expired_cooldown_does_not_suppress(ruleset):
-    held = {cooldown_key("swap_back", SITE): Cooldown("k", NOW - timedelta(seconds=1), "inc-earlier")}
-    assert decide(event(), ruleset, KINDS, held, NOW).decision is Decision.RUN
-
-
-def test_a_dry_run_is_not_suppressed_by_a_cooldown(ruleset):
-    held = {cooldown_key("swap_back", SITE): Cooldown("k", NOW + timedelta(minutes=5), "inc-earlier")}
-    plan = decide(event(rule="Failed requests", service="Application Insights", targets=(INSIGHTS,)), ruleset,
-                  KINDS, held, NOW)
-    assert plan.decision is Decision.RUN
+def test_a_slot_is_not_an_app_service_target(ruleset):
+    plan = match(event(targets=(SITE + "/slots/staging",)), ruleset, KINDS)
+    assert plan.decision is Decision.ESCALATE
+    with pytest.raises(ValueError, match="needs a Microsoft.Web/sites resource id"):
+        canonical_target(KINDS["swap_back"], SITE + "/slots/staging")
 
 
 def test_requires_approval_makes_the_plan_wait(ruleset):
-    plan = decide(event(rule="risky release"), ruleset, KINDS, {}, NOW)
+    plan = match(event(rule="risky release"), ruleset, KINDS)
     assert plan.decision is Decision.AWAIT_APPROVAL and "requires approval" in plan.reason
 
 
 def test_an_alert_without_a_usable_target_escalates(ruleset):
-    plan = decide(event(targets=(INSIGHTS,)), ruleset, KINDS, {}, NOW)
+    plan = match(event(targets=(INSIGHTS,)), ruleset, KINDS)
     assert plan.decision is Decision.ESCALATE
     assert "a Microsoft.Web/sites target" in plan.reason
 
 
 def test_the_same_inputs_give_the_same_plan(ruleset):
-    assert decide(event(), ruleset, KINDS, {}, NOW) == decide(event(), ruleset, KINDS, {}, NOW)
+    assert match(event(), ruleset, KINDS) == match(event(), ruleset, KINDS)
+
+
+def test_trusted_target_settings_fill_in_what_the_rule_leaves_out():
+    cache = "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Cache/Redis/sessions"
+    text = f"""
+targets:
+  - resource: {cache.upper()}/
+    params: {{flush_cache: {{host: 10.0.0.5, port: 6379, tls: false}}}}
+rules:
+  - name: sessions
+    match: {{alert_rule: "*session*"}}
+    component: cache
+    steps: [{{kind: flush_cache, target: {cache}, params: {{patterns: ["session:*"], port: 6390}}}}]
+"""
+    step = match(event(rule="session errors"), load_rules(text, KINDS), KINDS).steps[0]
+    assert step.params == {"host": "10.0.0.5", "port": 6390, "tls": False, "patterns": ["session:*"]}
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -143,6 +152,10 @@ def test_the_same_inputs_give_the_same_plan(ruleset):
      "steps[0].target: swap_back needs a Microsoft.Web/sites resource id"),
     ("rules:\n  - name: r1\n    match: {}\n    component: b\n    steps: []", "rule 'r1' (rules[0]) steps:"),
     ("rules: [", "not valid YAML"),
+    ("targets: [{resource: /subscriptions/s/resourceGroups/r/providers/Microsoft.Cache/Redis/c,"
+     " params: {flush_cache: {hots: x}}}]", "targets[0].params.flush_cache.hots: unknown field"),
+    ("targets: [{resource: /x, params: {flush_cache: {host: x}}}]", "targets[0].resource: flush_cache needs a"),
+    ("targets: [{resource: /x, params: {teleport: {}}}]", "targets[0].params.teleport: unknown step kind"),
     ("- just a list", "must be a mapping"),
     ("version: 2\nrules: []", "version:"),
     ("rules:\n  - {name: a, match: {}, component: b, steps: [{kind: swap_back}]}\n"

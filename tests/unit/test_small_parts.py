@@ -34,10 +34,11 @@ def test_format_duration_round_trips_whole_units():
 
 def test_registered_secrets_and_secret_looking_pairs_are_masked():
     register_secret("Zm9vYmFyYmF6cXV4")
-    text = scrub("redis://:Zm9vYmFyYmF6cXV4@cache:6380 password=hunter2 AccountKey=abc123== Bearer eyJ0eXAi.x.y")
+    text = scrub("redis://:Zm9vYmFyYmF6cXV4@cache:6380 password=hunter2 AccountKey=abc123== Bearer eyJ0eXAiOiJKV1QiLCJhbGciOi.x.y")
     assert "Zm9vYmFyYmF6cXV4" not in text and "hunter2" not in text and "abc123" not in text
     assert "eyJ0eXAi" not in text
     assert text.count(MASK) >= 4
+    assert scrub("approved by bob (oid, bearer token)") == "approved by bob (oid, bearer token)"
 
 
 def test_secret_named_keys_are_masked_in_structures():
