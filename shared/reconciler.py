@@ -22,7 +22,7 @@ class Summary:
     expired: list[str] = field(default_factory=list)
 
 
-ACCEPTED_STUCK_AFTER = timedelta(minutes=2)  # an accepted incident normally starts within a second
+ACCEPTED_STUCK_AFTER = timedelta(minutes=2)  # an accepted (or approved) incident normally starts within a second
 
 
 async def reconcile(services: Services) -> Summary:
@@ -37,7 +37,8 @@ async def reconcile(services: Services) -> Summary:
                                                                                 ACCEPTED_STUCK_AFTER)):
         if incident.status is Status.AWAITING_APPROVAL and incident.approved_at is None:
             continue  # waits for a person, not for a message
-        if incident.status is not Status.ACCEPTED and incident.updated_at > now - settings.stuck_after:
+        waiting_to_start = incident.status in (Status.ACCEPTED, Status.AWAITING_APPROVAL)  # approved, not started
+        if not waiting_to_start and incident.updated_at > now - settings.stuck_after:
             continue
         await _each(incident, _redrive(services, incident, summary), None)
     return summary

@@ -135,3 +135,24 @@ async def test_a_poisoned_run_message_fails_its_incident_with_the_reason(app, em
     assert incident["status"] == Status.FAILED
     assert "moved to the poison queue" in incident["status_reason"]
     assert emulator.swaps() == []
+
+
+async def test_the_reconciler_cancels_an_approval_nobody_gave(app, issuer, monkeypatch):
+    from datetime import timedelta
+
+    cache = ("/subscriptions/34adfa4f-cedf-4dc0-ba29-b6d1a69ab345/resourceGroups/augeo-production-rg/providers/"
+             "Microsoft.Cache/Redis/augeo-production-redis")
+    status, body = await app.call("request_action", "POST", "/api/actions",
+                                  {"action": "flush_cache", "target": cache, "params": {"mode": "full"},
+                                   "reason": "corrupt cache"}, headers=issuer.headers("Responder.Operator"))
+    assert body["status"] == "awaiting_approval"
+    services = app.services
+    later = services.clock() + services.settings.approval_ttl + timedelta(seconds=1)
+    monkeypatch.setattr(services, "clock", lambda: later)
+
+    summary = await reconciler.reconcile(services)
+
+    assert summary.expired == [body["incident_id"]]
+    incident = await app.incident(body["incident_id"])
+    assert incident["status"] == "cancelled" and "approval window closed" in incident["status_reason"]
+    assert (await reconciler.reconcile(services)).expired == []  # once
