@@ -11,21 +11,30 @@ import time
 from pathlib import Path
 
 APP = "augeo-production-api"
-# The shipped rule, with verification paced for a demo (production must answer healthy 3 times, 0.5 s apart).
-DEMO_RULES = """
+
+
+def swap_back_rules(**params: object) -> str:
+    """The shipped backend rule (rules.yaml) with its swap_back parameters set to `params`."""
+    import json
+
+    return f"""
 version: 1
-defaults: {cooldown: 30m}
+defaults: {{cooldown: 30m}}
 rules:
   - name: backend-5xx-swap-back
-    match: {alert_rule: ["*5xx*"], severity: [Sev0, Sev1, Sev2], signal_type: [Metric, Log]}
+    match: {{alert_rule: ["*5xx*"], severity: [Sev0, Sev1, Sev2], signal_type: [Metric, Log]}}
     component: backend
     environment: production
     steps:
       - kind: swap_back
-        target: "{alert.target}"
-        params: {slot: staging, health_path: /health, health_interval: 0.5, verify_window: 30,
-                 verify_interval: 0.5, verify_successes: 3}
+        target: "{{alert.target}}"
+        params: {json.dumps(params)}
 """
+
+
+# Verification paced for a demo: production must answer healthy 3 times, 0.5 s apart.
+DEMO_RULES = swap_back_rules(slot="staging", health_path="/health", health_interval=0.5, verify_window=30,
+                             verify_interval=0.5, verify_successes=3)
 FINAL = {"resolved", "failed", "escalated", "suppressed", "rejected", "cancelled"}
 
 

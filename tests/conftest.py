@@ -7,23 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from shared.demo import swap_back_rules
 from tests.emulator import Emulator
 from tests.support.processes import Azurite
 
-TEST_RULES = """
-version: 1
-defaults: {cooldown: 30m}
-rules:
-  - name: backend-5xx-swap-back
-    match: {alert_rule: ["*5xx*"], severity: [Sev0, Sev1, Sev2], signal_type: [Metric, Log]}
-    component: backend
-    environment: production
-    steps:
-      - kind: swap_back
-        target: "{alert.target}"
-        params: {health_attempts: 2, health_interval: 0.05, health_timeout: 2, verify_window: 1.5,
-                 verify_interval: 0.05, verify_successes: 2, inflight_window: 3}
-"""
+TEST_RULES = swap_back_rules(health_attempts=2, health_interval=0.05, health_timeout=2, verify_window=1.5,
+                             verify_interval=0.05, verify_successes=2, inflight_window=3)
 
 
 @pytest.fixture(scope="session")
