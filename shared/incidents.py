@@ -86,10 +86,9 @@ class Incident(BaseModel):
     etag: str | None = Field(default=None, exclude=True)
 
     def to_entity(self) -> dict[str, Any]:
-        entity = self.model_dump(mode="json", exclude={"plan", "event"})
-        # Times stay Edm.DateTime (not strings) so that queries compare them as times.
-        entity.update({key: value for key, value in self.model_dump(mode="python").items()
-                       if isinstance(value, datetime)})
+        # One python-mode dump: times stay datetimes (Edm.DateTime, so queries compare them as times).
+        entity = self.model_dump(mode="python", exclude={"plan", "event"})
+        entity["status"] = str(self.status)
         entity.update(
             PartitionKey=INCIDENT_PARTITION, RowKey=row_key_of(self.id),
             plan=self.plan.model_dump_json(), event=json.dumps(self.event, separators=(",", ":")),
