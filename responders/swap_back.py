@@ -3,6 +3,10 @@
 Runbook, "Manual Slot Swap Rollback": verify the slots, `az webapp deployment slot swap --slot staging
 --target-slot production`, `curl -f .../health`. Refuses (escalates) when staging is unhealthy too, when
 production has not changed recently, or when both slots run the same release; never swaps twice.
+
+The swap is followed as Azure runs it: a refusal because another operation holds the site (409) is waited out
+and asked again; the swap is recorded as in flight only once Azure accepted it, and its status is read at each
+check-back until it ends. No phase waits in place: it raises Waiting and is called again.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from shared import health
 from shared.appservice import PRODUCTION, SiteRef, SlotInfo
 from shared.durations import format_duration, parse_duration
-from shared.errors import Escalate, StepDelayed
+from shared.errors import AzureConflict, AzureOperationFailed, Escalate, Waiting
+from shared.lro import Operation
 from shared.plan import StepKind
-from shared.steps import StepContext
+from shared.releases import Release, same_release
+from shared.steps import StepContext, prove_healthy
 
 
 class Params(BaseModel):
@@ -36,8 +42,16 @@ class Params(BaseModel):
     verify_interval: float = Field(default=5.0, ge=0, description="Seconds between verification probes.")
     verify_successes: int = Field(default=3, ge=1, description="Consecutive healthy answers that prove it.")
     inflight_window: float = Field(
-        default=600.0, gt=0, description="After a crash, how long a requested swap may still be running in "
-        "Azure before the responder concludes it never happened.")
+        default=60.0, gt=0, description="After a crash between asking Azure to swap and recording its answer, "
+        "how long to wait before asking again (a swap that did start is then found, or refused with 409).")
+    conflict_timeout: float = Field(
+        default=900.0, gt=0, description="How long to keep asking while App Service refuses the swap because "
+        "another operation (a deployment, a config change) runs on the site, before escalating.")
+    conflict_interval: float = Field(default=15.0, gt=0, le=300, description="Seconds between asks while App "
+                                     "Service refuses the swap (409).")
+    swap_timeout: float = Field(default=900.0, gt=0, description="How long an accepted swap may run.")
+    poll_interval: float = Field(default=5.0, gt=0, le=60, description="Seconds between status reads of a "
+                                 "running swap when Azure sends no Retry-After.")
 
     @field_validator("recent_change_window", mode="before")
     @classmethod
@@ -56,15 +70,12 @@ def _url(info: SlotInfo, path: str) -> str:
     return f"https://{info.host}{path}"
 
 
-def _release(info: SlotInfo) -> str:
-    """`DOCKER|registry.azurecr.io/backend:v1.2.2` -> `backend:v1.2.2`; other runtimes as they are."""
-    if not info.release:
-        return "unknown release"
-    return info.release.split("|", 1)[-1].rsplit("/", 1)[-1]
+def _site(ctx: StepContext) -> SiteRef:
+    return SiteRef.parse(ctx.step.target)
 
 
 async def _slots(ctx: StepContext) -> tuple[SiteRef, SlotInfo, SlotInfo]:
-    site = SiteRef.parse(ctx.step.target)
+    site = _site(ctx)
     app_service = ctx.services.app_service(site.subscription)
     production, staging = await asyncio.gather(app_service.slot_info(site, PRODUCTION),
                                                app_service.slot_info(site, ctx.params.slot))
@@ -74,92 +85,175 @@ async def _slots(ctx: StepContext) -> tuple[SiteRef, SlotInfo, SlotInfo]:
 async def precheck(ctx: StepContext) -> str:
     params: Params = ctx.params
     site, production, staging = await _slots(ctx)
-    if production.release and production.release == staging.release:
-        raise Escalate(f"staging runs the same release as production ({_release(production)}): a swap would "
-                       f"change nothing; redeploy a previous version instead")
-
-    probe, (changed_at, how) = await asyncio.gather(
-        health.check(ctx.services.http, _url(staging, params.health_path), params.health_attempts,
-                     params.health_interval, params.health_timeout),
-        _last_change(ctx, site, production))
-    if not probe.healthy:
-        raise Escalate(f"staging slot is also problematic ({params.health_path} answered {probe.describe()} "
-                       f"after {params.health_attempts} attempts): redeploy a previous version instead of swapping")
+    staging_probe, production_probe = await asyncio.gather(
+        health.probe(ctx.services.http, _url(staging, params.health_path), params.health_timeout),
+        health.probe(ctx.services.http, _url(production, params.health_path), params.health_timeout))
+    broken, previous = production.release(production_probe.version), staging.release(staging_probe.version)
+    if same_release(broken, previous):
+        raise Escalate(f"staging runs the same release as production ({broken.label()}): a swap would change "
+                       f"nothing; redeploy a previous version instead")
+    if not staging_probe.healthy:
+        attempts = ctx.data.get("staging_probes", 0) + 1
+        ctx.data["staging_probes"] = attempts
+        if attempts < params.health_attempts:
+            raise Waiting(f"staging {params.health_path} answered {staging_probe.describe()} "
+                          f"(attempt {attempts}/{params.health_attempts})", delay=params.health_interval,
+                          topic="staging health", notable=True)
+        raise Escalate(f"staging slot is also problematic ({params.health_path} answered "
+                       f"{staging_probe.describe()} after {params.health_attempts} attempts): redeploy a previous "
+                       f"version instead of swapping")
 
     now = ctx.now()
+    changed_at, how = _last_change(production)
     if changed_at is None or now - changed_at > params.recent_change_window:
         when = f"since {changed_at:%Y-%m-%d %H:%M}Z" if changed_at else "in its recorded history"
         raise Escalate(f"production has not changed {when} (window {format_duration(params.recent_change_window)})"
                        f": the failure is probably not the latest release, so swapping back is not the fix")
 
-    ctx.data.update(production_release=production.release, previous_release=staging.release,
+    ctx.data.update(production_release=broken.to_data(), previous_release=previous.to_data(),
                     last_swap_at=production.last_swap_at.isoformat() if production.last_swap_at else None)
     age = format_duration(timedelta(seconds=int((now - changed_at).total_seconds())))
-    return (f"staging ({_release(staging)}) is healthy: {probe.describe()}; production ({_release(production)}) "
-            f"changed {age} ago by {how}")
+    unknown = "" if same_release(broken, previous) is False else (
+        "; which releases the slots run is not known (no version, image or deployment tells them apart): the "
+        "verification decides")
+    return (f"staging ({previous.label()}) is healthy: {staging_probe.describe()}; production ({broken.label()}) "
+            f"changed {age} ago by {how}{unknown}")
 
 
-async def _last_change(ctx: StepContext, site: SiteRef, production: SlotInfo) -> tuple[datetime | None, str]:
-    deployment = await ctx.services.app_service(site.subscription).latest_deployment(site, PRODUCTION)
+def _last_change(production: SlotInfo) -> tuple[datetime | None, str]:
     candidates = []
     if production.last_swap_at:
         candidates.append((production.last_swap_at, f"a swap from {production.last_swap_from or 'a slot'}"))
-    if deployment and deployment.finished_at:
-        candidates.append((deployment.finished_at, f"deployment {deployment.id}"))
+    if production.deployment and production.deployment.finished_at:
+        candidates.append((production.deployment.finished_at, f"deployment {production.deployment.id}"))
     return max(candidates, key=lambda item: item[0]) if candidates else (None, "")
 
 
-def _swapped_since_request(ctx: StepContext, production: SlotInfo) -> bool:
-    """Does the live system show that our swap already happened?"""
-    previous, broken = ctx.data.get("previous_release"), ctx.data.get("production_release")
-    if previous and broken and previous != broken:
-        return production.release == previous
-    requested = ctx.data.get("swap_requested_at")
-    return bool(requested and production.last_swap_at
-                and production.last_swap_at >= datetime.fromisoformat(requested) - timedelta(seconds=5))
+async def _swapped_already(ctx: StepContext, production: SlotInfo, asked_at: str | None) -> Release | None:
+    """Does the live system show that the swap happened? The release production runs now, or None."""
+    params: Params = ctx.params
+    probe = await health.probe(ctx.services.http, _url(production, params.health_path), params.health_timeout)
+    now_running = production.release(probe.version)
+    previous = Release.from_data(ctx.data.get("previous_release"))
+    broken = Release.from_data(ctx.data.get("production_release"))
+    if same_release(now_running, previous) and same_release(previous, broken) is False:
+        return now_running
+    if asked_at and production.last_swap_at and production.last_swap_at >= (
+            datetime.fromisoformat(asked_at) - timedelta(seconds=5)):
+        return now_running  # the slot swap history shows a swap completed since it was asked for
+    return None
 
 
 async def execute(ctx: StepContext) -> str:
     params: Params = ctx.params
-    site, production, staging = await _slots(ctx)
-    if _swapped_since_request(ctx, production):
-        return (f"production already runs {_release(production)} (the previous release): the swap happened "
-                f"before; not swapping again")
-    requested = ctx.data.get("swap_requested_at")
-    if requested:
-        age = (ctx.now() - datetime.fromisoformat(requested)).total_seconds()
+    swap: dict[str, Any] = ctx.data.get("swap") or {}
+    if swap.get("state") == "accepted":
+        return await _follow(ctx, swap)
+    site = _site(ctx)
+    app_service = ctx.services.app_service(site.subscription)
+    production = await app_service.slot_info(site, PRODUCTION)
+    now = ctx.now()
+    if swap.get("state") == "attempting":
+        age = (now - datetime.fromisoformat(swap["at"])).total_seconds()
+        if await _swapped_already(ctx, production, swap["at"]):
+            return _done(ctx, production, "the swap an earlier run asked for happened; not swapping again")
         if age < params.inflight_window:
-            raise StepDelayed(f"a swap requested {age:.0f} s ago may still be running in Azure; production still "
-                              f"runs {_release(production)}; checking again shortly",
-                              delay=min(10.0, params.inflight_window - age + 1))
+            raise Waiting(f"an earlier run asked Azure to swap {age:.0f} s ago and did not record the answer; "
+                          f"checking whether that swap happened before asking again",
+                          delay=min(params.poll_interval, params.inflight_window - age), topic="unanswered swap",
+                          notable=True)
+    elif await _swapped_already(ctx, production, None):
+        return _done(ctx, production, "production already runs the previous release; not swapping again")
+    previous = Release.from_data(ctx.data.get("previous_release"))
     if ctx.dry_run:
-        return (f"dry run: would swap {params.slot} ({_release(staging)}) into production "
-                f"({_release(production)}); nothing changed")
+        return (f"dry run: would swap {params.slot} ({previous.label()}) into production "
+                f"({production.release().label()}); nothing changed")
 
-    ctx.data["swap_requested_at"] = ctx.now().isoformat()
+    conflict_since = swap.get("conflict_since")
+    ctx.data["swap"] = {"state": "attempting", "at": now.isoformat(), "conflict_since": conflict_since}
+    await ctx.checkpoint()  # another run of this incident now waits instead of asking too
+    try:
+        operation = await app_service.start_swap_into_production(site, params.slot)
+    except AzureConflict as conflict:
+        raise _refused(ctx, conflict_since or now.isoformat(), str(conflict)) from None
+    ctx.data["swap"] = {"state": "accepted", "at": now.isoformat(), "operation": operation.to_data()}
     await ctx.checkpoint()
-    started = ctx.now()
-    lease = ctx.services.settings.lease_duration.total_seconds()
-    await ctx.services.app_service(site.subscription).swap_into_production(site, params.slot,
-                                                                           heartbeat=ctx.heartbeat,
-                                                                           beat_every=lease / 4)
-    seconds = (ctx.now() - started).total_seconds()
-    after = await ctx.services.app_service(site.subscription).slot_info(site, PRODUCTION)
+    return await _follow(ctx, ctx.data["swap"])
+
+
+def _refused(ctx: StepContext, since: str, reason: str) -> Exception:
+    """App Service refused the swap because another operation holds the site: ask again later, for a while."""
+    params: Params = ctx.params
+    waited = (ctx.now() - datetime.fromisoformat(since)).total_seconds()
+    if waited > params.conflict_timeout:
+        return Escalate(f"App Service kept refusing the swap for {waited / 60:.0f} min because another operation "
+                        f"runs on the site; last answer: {reason}")
+    ctx.data["swap"] = {"state": "refused", "conflict_since": since, "reason": reason}
+    return Waiting(f"App Service refused the swap, another operation runs on the site: {reason}; asking again",
+                   delay=params.conflict_interval, topic="site busy", notable=True)
+
+
+async def _follow(ctx: StepContext, swap: dict[str, Any]) -> str:
+    """Read the accepted swap's status once: done, failed, or come back later."""
+    params: Params = ctx.params
+    site = _site(ctx)
+    app_service = ctx.services.app_service(site.subscription)
+    operation = Operation.from_data(swap["operation"])
+    running_for = (ctx.now() - datetime.fromisoformat(swap["at"])).total_seconds()
+    what = f"the swap of {site.name}/{params.slot} into production"
+    if operation.how == "none":  # Azure gave nothing to poll: the slots themselves tell when it is done
+        production = await app_service.slot_info(site, PRODUCTION)
+        if await _swapped_already(ctx, production, swap["at"]):
+            return _done(ctx, production, f"swapped {params.slot} into production in {running_for:.1f} s")
+        return _still_running(ctx, running_for, "Azure answered without a status URL; watching the slots", None)
+    status = await app_service.operation_status(operation, what)
+    if status.state == "running":
+        if status.operation is not None:
+            ctx.data["swap"] = swap | {"operation": status.operation.to_data()}
+        return _still_running(ctx, running_for, f"{what} is running in Azure", status.retry_after)
+    if status.state == "failed":
+        if status.http_status == 409:  # refused once it reached the site: ask again, as for a 409 at the start
+            raise _refused(ctx, swap.get("conflict_since") or swap["at"], status.reason)
+        raise AzureOperationFailed(f"{what} failed in Azure: {status.reason}", status.code)
+    production = await app_service.slot_info(site, PRODUCTION)
+    return _done(ctx, production, f"swapped {params.slot} into production in {running_for:.1f} s")
+
+
+def _still_running(ctx: StepContext, running_for: float, what: str, retry_after: float | None) -> str:
+    params: Params = ctx.params
+    if running_for > params.swap_timeout:
+        raise Escalate(f"{what}, still not finished after {running_for / 60:.0f} min: a person must look at it "
+                       f"before anything else acts on the app")
+    delay = min(retry_after or params.poll_interval, 30.0)
+    raise Waiting(f"{what} ({running_for:.0f} s so far)", delay=delay, topic="swap running")
+
+
+def _done(ctx: StepContext, production: SlotInfo, what: str) -> str:
+    ctx.data["swap"] = (ctx.data.get("swap") or {}) | {"state": "done"}
     ctx.data["swapped_at"] = ctx.now().isoformat()
-    return (f"swapped {params.slot} into production in {seconds:.1f} s; production now runs {_release(after)} "
-            f"(was {_release(production)})")
+    ctx.data["production_host"] = production.host
+    broken = Release.from_data(ctx.data.get("production_release"))
+    previous = Release.from_data(ctx.data.get("previous_release"))
+    return f"{what}; production now runs {previous.label()} (was {broken.label()})"
 
 
 async def verify(ctx: StepContext) -> str:
     params: Params = ctx.params
-    site = SiteRef.parse(ctx.step.target)
-    production = await ctx.services.app_service(site.subscription).slot_info(site, PRODUCTION)
-    result = await health.watch(ctx.services.http, _url(production, params.health_path),
-                                window=params.verify_window, interval=params.verify_interval,
-                                successes=params.verify_successes, timeout=params.health_timeout,
-                                heartbeat=ctx.heartbeat)
-    if not result.healthy:
-        raise Escalate(f"production is still unhealthy after the swap-back ({result.describe()}); not swapping "
-                       f"again, which would put {ctx.data.get('production_release') or 'the failing release'} back "
-                       f"into production: a person must decide (redeploy a previous version?)")
-    return f"production healthy on {_release(production)}: {result.describe()}"
+    host = ctx.data.get("production_host")
+    if not host:
+        site = _site(ctx)
+        host = (await ctx.services.app_service(site.subscription).slot_info(site, PRODUCTION)).host
+        ctx.data["production_host"] = host
+    healthy, seen, last = await prove_healthy(
+        ctx, "verify", f"https://{host}{params.health_path}", window=params.verify_window,
+        interval=params.verify_interval, successes=params.verify_successes, timeout=params.health_timeout)
+    broken = Release.from_data(ctx.data.get("production_release"))
+    if not healthy:
+        raise Escalate(f"production is still unhealthy after the swap-back ({seen}); not swapping again, which "
+                       f"would put {broken.label()} back into production: a person must decide (redeploy a "
+                       f"previous version?)")
+    previous = Release.from_data(ctx.data.get("previous_release"))
+    if previous.version and last.version and last.version != previous.version:
+        raise Escalate(f"production is healthy but reports version {last.version}, not the previous release "
+                       f"{previous.version}: something else changed production meanwhile; a person must look")
+    return f"production healthy on {previous.label()}: {seen}"

@@ -6,6 +6,7 @@ and they import the SDKs on first use: each costs 0.1-0.4 s to import and cold s
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from typing import Any, Iterator
 
@@ -76,11 +77,41 @@ def client_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
+def error_of(body: Any) -> tuple[str | None, str | None]:
+    """Azure's own error code and message from an error body, whichever of its shapes it has: ARM's
+    `{"error": {"code", "message"}}`, or Microsoft.Web's legacy `{"Code", "Message", "Details": [...,
+    {"ErrorEntity": {...}}]}` (which the SDK cannot parse: it reports only "invalid status 'Conflict'")."""
+    if isinstance(body, (bytes, str)):
+        try:
+            body = json.loads(body) if body else None
+        except ValueError:
+            text = body.decode(errors="replace") if isinstance(body, bytes) else body
+            return None, text.strip()[:500] or None
+    if not isinstance(body, dict):
+        return None, None
+    if isinstance(body.get("error"), dict):
+        error = body["error"]
+        return error.get("code"), error.get("message")
+    code, message = body.get("Code"), body.get("Message")
+    for detail in body.get("Details") or []:
+        entity = detail.get("ErrorEntity") if isinstance(detail, dict) else None
+        if isinstance(entity, dict):
+            code, message = entity.get("Code") or code, entity.get("Message") or message
+    return code, message
+
+
 def _azure_message(error: Any) -> tuple[str | None, str]:
-    """Azure's own error code and message, from the parsed ARM error body when there is one."""
-    odata = getattr(error, "error", None)
-    code = getattr(odata, "code", None)
-    message = getattr(odata, "message", None)
+    """Azure's own error code and message: from the response body when it has one of Azure's error shapes,
+    else from the SDK's parsed error, else the exception text."""
+    code = message = None
+    response = getattr(error, "response", None)
+    if response is not None:
+        with contextlib.suppress(Exception):
+            code, message = error_of(response.text())
+    if not message:
+        odata = getattr(error, "error", None)
+        code = code or getattr(odata, "code", None)
+        message = getattr(odata, "message", None)
     if not message:
         message = str(getattr(error, "message", "") or error).strip()
         if code and message.startswith(f"({code})"):

@@ -31,6 +31,8 @@ _ENV = {
     "arm_retry_backoff": "RESPONDER_ARM_RETRY_BACKOFF",
     "arm_timeout": "RESPONDER_ARM_TIMEOUT",
     "lease_duration": "RESPONDER_LEASE_DURATION",
+    "invocation_budget": "RESPONDER_INVOCATION_BUDGET",
+    "target_wait": "RESPONDER_TARGET_WAIT",
     "stuck_after": "RESPONDER_STUCK_AFTER",
     "max_redrives": "RESPONDER_MAX_REDRIVES",
     "public_base_url": "RESPONDER_PUBLIC_BASE_URL",
@@ -64,6 +66,10 @@ class Settings(BaseModel):
     arm_retry_backoff: float = Field(default=0.8, ge=0)
     arm_timeout: float = Field(default=60.0, gt=0)
     lease_duration: timedelta = timedelta(seconds=90)
+    # How long one executor invocation may wait in place (probes a few seconds apart, a swap's status) before it
+    # hands the wait to a delayed message instead: no invocation is held open for minutes.
+    invocation_budget: timedelta = timedelta(seconds=20)
+    target_wait: timedelta = timedelta(minutes=30)  # waiting for a target another incident acts on, at most
     stuck_after: timedelta = timedelta(minutes=10)
     max_redrives: int = Field(default=3, ge=0)
     public_base_url: str | None = None
@@ -76,7 +82,8 @@ class Settings(BaseModel):
     jwks_url: str | None = None
     platform_auth_enabled: bool = False  # set by App Service itself when its authentication is on
 
-    @field_validator("lease_duration", "stuck_after", "approval_ttl", mode="before")
+    @field_validator("lease_duration", "invocation_budget", "target_wait", "stuck_after", "approval_ttl",
+                     mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value)

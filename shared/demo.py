@@ -34,7 +34,7 @@ rules:
 
 # Verification paced for a demo: production must answer healthy 3 times, 0.5 s apart.
 DEMO_RULES = swap_back_rules(slot="staging", health_path="/health", health_interval=0.5, verify_window=30,
-                             verify_interval=0.5, verify_successes=3)
+                             verify_interval=0.5, verify_successes=3, poll_interval=0.2)
 FINAL = {"resolved", "failed", "escalated", "suppressed", "rejected", "cancelled"}
 
 

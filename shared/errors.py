@@ -15,6 +15,9 @@ their boundary; nothing above the adapters sees an `azure.core` or `redis` excep
     │   ├── CacheAuthFailed         wrong Redis password / token
     │   ├── CacheTLSFailed          TLS handshake or certificate verification failed
     │   └── ConfigurationError      a setting or a rule is wrong
+    ├── Waiting(delay)              not a failure: something under way (an Azure operation, a health window,
+    │                               another operation holding the site) is awaited; the step comes back in `delay`
+    │                               seconds and uses none of its retries; the responder bounds the wait itself
     └── Escalate                    the responder refuses to act (unsafe) or acted without fixing it: a human decides
 
     StoreError                      the incident store (Table/Queue storage) refused or failed: triggers answer 503
@@ -89,6 +92,18 @@ class CacheTLSFailed(PermanentError):
 
 class ConfigurationError(PermanentError):
     pass
+
+
+class Waiting(ResponderError):
+    """The step waits for something under way; the executor brings it back after `delay` seconds (in this
+    invocation if the wait is short, else by a delayed message). Uses none of the step's retries."""
+
+    def __init__(self, message: str, delay: float, topic: str | None = None, notable: bool = False):
+        super().__init__(message)
+        self.delay = delay
+        self.topic = topic or message  # what is awaited: the timeline notes a wait when its topic changes,
+        self.notable = notable  # even a short one when notable (a refusal, an unanswered request), else only
+        #                         a wait handed to a delayed message
 
 
 class Escalate(ResponderError):

@@ -84,39 +84,40 @@ class Guards:
         if existing is not None and existing["incident_id"] == incident_id:
             await tables.delete_if_unchanged(table, "cooldown", _row(key), existing["_etag"])
 
-    async def acquire_lease(self, target: str, holder: str, incident_id: str, duration: timedelta) -> Lease:
-        """Take the target for this run, or raise LeaseHeld. An expired lease is taken over."""
+    async def acquire_lease(self, target: str, holder: str, incident_id: str, duration: timedelta,
+                            parked: bool = False) -> Lease:
+        """Take the target for this run, or raise LeaseHeld. A lease belongs to an incident: while one of its
+        steps waits between invocations the lease stays, *parked*, so no other incident acts on the target
+        meanwhile, and the run that brings the step back takes it over. A live lease of another run (of this
+        incident or another) is refused; an expired one is taken over."""
         table, row = await self._table(), _row(target)
         for _ in range(10):
             now = self._clock()
             entity = {"PartitionKey": "lease", "RowKey": row, "target": target, "holder": holder,
-                      "incident_id": incident_id, "expires": now + duration}
+                      "incident_id": incident_id, "expires": now + duration, "parked": parked}
             existing = await tables.get_or_none(table, "lease", row)
             try:
                 if existing is None:
                     etag = await tables.insert(table, entity)
-                elif existing["holder"] == holder or existing["expires"] <= now:
+                elif (existing["holder"] == holder or existing["expires"] <= now
+                      or (existing["incident_id"] == incident_id and existing.get("parked"))):
                     etag = await tables.replace_if_unchanged(table, entity, existing["_etag"])
                 else:
                     raise LeaseHeld(target, existing["incident_id"], existing["expires"])
-            except (tables.EntityExists, tables.EntityChanged):
+            except (tables.EntityExists, tables.EntityChanged, tables.EntityMissing):
                 continue
             return Lease(target, holder, incident_id, entity["expires"], etag)
         raise tables.StoreError(f"lease on {target} kept changing under 10 attempts to take it")
 
-    async def renew_lease(self, lease: Lease, duration: timedelta) -> Lease:
-        """Extend a lease this run holds; raises LeaseHeld if it was lost (expired and taken by another run)."""
-        entity = {"PartitionKey": "lease", "RowKey": _row(lease.target), "target": lease.target,
-                  "holder": lease.holder, "incident_id": lease.incident_id, "expires": self._clock() + duration}
-        try:
-            etag = await tables.replace_if_unchanged(await self._table(), entity, lease.etag)
-        except (tables.EntityChanged, tables.EntityMissing):
-            current = await tables.get_or_none(await self._table(), "lease", _row(lease.target))
-            holder = current["incident_id"] if current else "nobody"
-            raise LeaseHeld(lease.target, holder, current["expires"] if current else self._clock()) from None
-        return Lease(lease.target, lease.holder, lease.incident_id, entity["expires"], etag)
+    async def renew_lease(self, lease: Lease, duration: timedelta, parked: bool = False) -> Lease:
+        """Extend a lease this run holds (`parked`: while its step waits for a delayed message); raises
+        LeaseHeld if it was lost (expired and taken by another run)."""
+        return await self.acquire_lease(lease.target, lease.holder, lease.incident_id, duration, parked)
 
     async def release_lease(self, lease: Lease) -> None:
-        """Give the target back; a lease that expired and was taken by another run is theirs now."""
-        with contextlib.suppress(tables.EntityChanged):
-            await tables.delete_if_unchanged(await self._table(), "lease", _row(lease.target), lease.etag)
+        """Give the target back, if this incident still holds it."""
+        table, row = await self._table(), _row(lease.target)
+        existing = await tables.get_or_none(table, "lease", row)
+        if existing is not None and existing["incident_id"] == lease.incident_id:
+            with contextlib.suppress(tables.EntityChanged):
+                await tables.delete_if_unchanged(table, "lease", row, existing["_etag"])

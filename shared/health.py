@@ -1,11 +1,15 @@
-"""Health checks over HTTPS (httpx): one probe, a check with retries, and a watch over a time window."""
+"""Health checks over HTTPS (httpx): one probe, and the window in which an app must prove itself healthy.
+
+No function here waits: a probe is one request (bounded by its timeout), and `Window` is the pure bookkeeping of a
+verification that goes on across invocations (the step's record keeps it; the executor brings the step back).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Awaitable, Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # httpx costs ~0.1 s to import; the health checks import it when they first run
     import httpx
@@ -27,7 +31,8 @@ class Probe:
 
 
 async def probe(client: httpx.AsyncClient, url: str, timeout: float) -> Probe:
-    """GET the health URL once: healthy means a 2xx answer within `timeout`."""
+    """GET the health URL once: healthy means a 2xx answer within `timeout`. The version is read from a JSON
+    body whatever the status (a failing release usually still says which it is)."""
     import httpx
 
     started = time.perf_counter()
@@ -38,56 +43,53 @@ async def probe(client: httpx.AsyncClient, url: str, timeout: float) -> Probe:
     except httpx.HTTPError as error:
         return Probe(url, False, None, _ms(started), f"unreachable ({type(error).__name__}: {error})")
     version = None
-    if "json" in response.headers.get("content-type", ""):
+    if "json" in response.headers.get("content-type", "") and len(response.content) <= 64 * 1024:
         try:
             body = response.json()
-            version = body.get("version") if isinstance(body, dict) else None
+            found = body.get("version") if isinstance(body, dict) else None
+            version = str(found)[:100] if isinstance(found, (str, int, float)) and found != "" else None
         except ValueError:
             pass
     return Probe(url, response.is_success, response.status_code, _ms(started), response.reason_phrase, version)
 
 
-async def check(client: httpx.AsyncClient, url: str, attempts: int, interval: float, timeout: float) -> Probe:
-    """Up to `attempts` probes, `interval` apart; the first healthy one wins, else the last one is returned."""
-    result = await probe(client, url, timeout)
-    for _ in range(attempts - 1):
-        if result.healthy:
-            break
-        await asyncio.sleep(interval)
-        result = await probe(client, url, timeout)
-    return result
+Verdict = Literal["healthy", "unhealthy", "wait"]
 
 
-@dataclass(frozen=True)
-class Watch:
-    healthy: bool
-    probes: int
-    consecutive: int
-    last: Probe
-    seconds: float
+@dataclass
+class Window:
+    """`successes` consecutive healthy answers within `window` seconds of the first probe, probes `interval`
+    apart. Kept as data between invocations (`to_data` / `from_data`)."""
 
-    def describe(self) -> str:
-        return (f"{self.consecutive} consecutive healthy answers, {self.probes} probes over {self.seconds:.1f} s; "
-                f"last: {self.last.describe()}")
+    started_at: datetime
+    probes: int = 0
+    consecutive: int = 0
+    last: str = ""
 
+    def record(self, result: Probe) -> None:
+        self.probes += 1
+        self.consecutive = self.consecutive + 1 if result.healthy else 0
+        self.last = result.describe()
 
-async def watch(client: httpx.AsyncClient, url: str, *, window: float, interval: float, successes: int,
-                timeout: float, heartbeat: Callable[[], Awaitable[None]] | None = None) -> Watch:
-    """Probe until `successes` consecutive healthy answers (healthy) or until `window` seconds pass (not)."""
-    started = time.monotonic()
-    count = consecutive = 0
-    while True:
-        last = await probe(client, url, timeout)
-        count += 1
-        consecutive = consecutive + 1 if last.healthy else 0
-        elapsed = time.monotonic() - started
-        if consecutive >= successes:
-            return Watch(True, count, consecutive, last, elapsed)
-        if elapsed + interval > window:
-            return Watch(False, count, consecutive, last, elapsed)
-        if heartbeat is not None:
-            await heartbeat()
-        await asyncio.sleep(interval)
+    def verdict(self, now: datetime, *, window: float, interval: float, successes: int) -> Verdict:
+        if self.consecutive >= successes:
+            return "healthy"
+        if (now - self.started_at).total_seconds() + interval > window:
+            return "unhealthy"
+        return "wait"
+
+    def describe(self, now: datetime) -> str:
+        seconds = (now - self.started_at).total_seconds()
+        return (f"{self.consecutive} consecutive healthy answers, {self.probes} probes over {seconds:.1f} s; "
+                f"last: {self.last}")
+
+    def to_data(self) -> dict[str, Any]:
+        return asdict(self) | {"started_at": self.started_at.isoformat()}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Window:
+        return cls(datetime.fromisoformat(data["started_at"]), int(data.get("probes", 0)),
+                   int(data.get("consecutive", 0)), str(data.get("last", "")))
 
 
 def _ms(started: float) -> int:

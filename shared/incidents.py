@@ -82,6 +82,7 @@ class Incident(BaseModel):
     ended_at: datetime | None = None
     expected_completion: datetime | None = None
     alert_resolved_at: datetime | None = None
+    next_check_at: datetime | None = None  # when a waiting step's delayed message is due (for the reconciler)
     redrives: int = 0
     etag: str | None = Field(default=None, exclude=True)
 
@@ -123,7 +124,7 @@ class StepProgress(BaseModel):
     index: int
     kind: str
     target: str
-    state: str = "pending"  # pending | running | delayed | done | skipped | failed | escalated
+    state: str = "pending"  # pending | running | waiting | delayed | done | skipped | failed | escalated
     phase: str = "precheck"  # precheck | execute | verify | finished
     started_at: datetime | None = None
     ended_at: datetime | None = None

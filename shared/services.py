@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 from shared.config import Settings
 from shared.plan import StepKind
@@ -20,6 +20,7 @@ def utcnow() -> datetime:
 
 class Services:
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  kinds: Mapping[str, StepKind] | None = None):
         from responders import KINDS
         from shared import tables
@@ -29,6 +30,7 @@ class Services:
 
         self.settings = settings
         self.clock = clock
+        self.sleep = sleep  # every wait in place goes through here (tests pass a fake with their fake clock)
         self.kinds = KINDS if kinds is None else kinds
         self._tables = tables.Tables(settings.storage_connection, settings.table_prefix)
         self.store = IncidentStore(self._tables, clock)

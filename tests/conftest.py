@@ -12,7 +12,8 @@ from tests.emulator import Emulator
 from tests.support.processes import Azurite
 
 TEST_RULES = swap_back_rules(health_attempts=2, health_interval=0.05, health_timeout=2, verify_window=1.5,
-                             verify_interval=0.05, verify_successes=2, inflight_window=3)
+                             verify_interval=0.05, verify_successes=2, inflight_window=3,
+                             poll_interval=0.05, conflict_interval=0.2)
 
 
 @pytest.fixture(scope="session")

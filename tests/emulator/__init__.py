@@ -16,7 +16,7 @@ from typing import Any
 
 from tests.emulator.keyvault import TENANT, KeyVault
 from tests.emulator.server import Fault, HttpsServers, Recorder, Request, Response, arm_error
-from tests.emulator.web import AppService, Site, Slot, iso, recent
+from tests.emulator.web import AppKind, AppService, Site, Slot, deployment_record, iso, recent
 
 SUBSCRIPTION = "34adfa4f-cedf-4dc0-ba29-b6d1a69ab345"
 RESOURCE_GROUP = "augeo-production-rg"
@@ -70,14 +70,20 @@ class Emulator:
     # ----- scenario ----------------------------------------------------------------------------------
     def add_app(self, name: str, *, production: str, staging: str | None = None, broken: set[str] = frozenset(),
                 image: str = "augeo.azurecr.io/augeo-backend", changed_minutes_ago: float | None = 10,
+                kind: AppKind = "container", reused_tag: str | None = None, reports_version: bool = True,
                 resource_group: str = RESOURCE_GROUP, subscription: str = SUBSCRIPTION) -> Site:
         """An App Service with a production slot (and a staging slot if `staging` is given); production last
-        changed `changed_minutes_ago` (a swap from staging), or never if None."""
-        site = Site(subscription, resource_group, name, image)
-        for slot_name, release in (("production", production), ("staging", staging)):
+        changed `changed_minutes_ago` (a swap from staging), or never if None. `kind`: a single container
+        (`DOCKER|image:tag`), a Linux code app (`PYTHON|3.11`, releases told apart by deployments and /health)
+        or a sidecar app (`SITECONTAINERS`, the image in sites/sitecontainers); `reused_tag`: every release of a
+        container app deployed as `image:<reused_tag>` (say `latest`); `reports_version`: /health names it."""
+        site = Site(subscription, resource_group, name, image, kind=kind, reused_tag=reused_tag,
+                    reports_version=reports_version)
+        age = changed_minutes_ago if changed_minutes_ago is not None else 30 * 24 * 60
+        for slot_name, release, deployed in (("production", production, age + 5), ("staging", staging, age + 3 * 1440)):
             if release is None:
                 continue
-            slot = Slot(slot_name, release)
+            slot = Slot(slot_name, release, deployments=[deployment_record(release, minutes_ago=deployed)])
             site.slots[slot_name] = slot
             slot.health_port = self._servers.start(f"health:{name}/{slot_name}", self.web.health_route(site, slot_name))
         if changed_minutes_ago is not None:

@@ -90,24 +90,75 @@ def test_unknown_site_is_resource_not_found_in_arms_words(emulator, arm, site):
     assert "Microsoft.Web/sites/nope" in response.json()["error"]["message"]
 
 
-def test_swap_answers_202_with_the_async_operation_protocol(emulator, arm, site):
+def test_swap_answers_202_with_only_a_location_as_microsofts_own_pipeline_polls_it(emulator, arm, site):
+    """The spec declares no headers on the swap's 202; Microsoft's pipeline task polls Location (202 running,
+    200 done). The emulator sends that and nothing kinder: no Azure-AsyncOperation, no Retry-After."""
+    emulator.web.scenario.swap_seconds = 0.5
     response = arm.post(f"{site.id}/slots/staging/slotsswap", params={"api-version": "2025-05-01"},
                         json={"targetSlot": "production", "preserveVnet": True})
     assert response.status_code == 202 and response.content == b""
-    operation = response.headers["Azure-AsyncOperation"]
-    assert operation.startswith(emulator.arm_url) and "/operations/" in operation
-    assert response.headers["Location"].startswith(emulator.arm_url) and "Retry-After" in response.headers
-    status = arm.get(operation).json()
-    assert status["status"] in ("InProgress", "Succeeded") and status["name"] and status["startTime"]
+    assert "Azure-AsyncOperation" not in response.headers and "Retry-After" not in response.headers
+    location = response.headers["Location"]
+    assert location.startswith(emulator.arm_url) and "/operationResults/" in location
+    assert arm.get(location).status_code == 202
     conflict = arm.post(f"{site.id}/slotsswap", params={"api-version": "2025-05-01"},
                         json={"targetSlot": "staging", "preserveVnet": True})
-    assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "Conflict"
+    assert conflict.status_code == 409
+    body = conflict.json()  # App Service's own shape, not ARM's {"error": ...}
+    assert "error" not in body and body["Code"] == "Conflict"
+    assert body["Message"].startswith("Cannot modify this site because another operation is in progress")
+    assert body["Details"][-1]["ErrorEntity"]["ExtendedCode"] == "59203"
+    emulator.web.operations[next(iter(emulator.web.operations))].due = 0
+    import time
+
+    deadline = time.monotonic() + 5
+    while arm.get(location).status_code == 202 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    done = arm.get(location)
+    assert done.status_code == 200 and done.content == b""
+
+
+def test_swap_in_the_async_operation_form_is_a_variant(emulator, arm, site):
+    emulator.web.scenario.swap_lro = "async-operation"
+    response = arm.post(f"{site.id}/slots/staging/slotsswap", params={"api-version": "2025-05-01"},
+                        json={"targetSlot": "production", "preserveVnet": True})
+    assert response.status_code == 202
+    status = arm.get(response.headers["Azure-AsyncOperation"]).json()
+    assert status["status"] in ("InProgress", "Succeeded") and status["name"] and status["startTime"]
+    assert response.headers["Location"].startswith(emulator.arm_url)
+
+
+@pytest.mark.parametrize("status", [400, 409, 500])
+def test_a_failed_swap_is_an_http_error_on_the_location_url_in_app_services_words(emulator, arm, site, status):
+    import time
+
+    emulator.web.scenario.swap_seconds = 0.05
+    emulator.web.scenario.swap_failure = {"status": status, "code": "SwapFailed", "message": "Warm-up failed."}
+    response = arm.post(f"{site.id}/slots/staging/slotsswap", params={"api-version": "2025-05-01"},
+                        json={"targetSlot": "production", "preserveVnet": True})
+    location = response.headers["Location"]
+    deadline = time.monotonic() + 5
+    while (answer := arm.get(location)).status_code == 202 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert answer.status_code == status
+    assert answer.json()["Code"] == "SwapFailed" and answer.json()["Message"] == "Warm-up failed."
+    assert emulator.release(APP) == "v1.2.3"
+
+
+def test_writes_answer_409_while_another_operation_holds_the_site(emulator, arm, site):
+    emulator.web.hold(APP, seconds=30, operation="Update")
+    for method, path in (("POST", "/slots/staging/slotsswap"), ("POST", "/restart"), ("PATCH", "/config/web")):
+        answer = arm.request(method, f"{site.id}{path}", params={"api-version": "2025-05-01"},
+                             json={"targetSlot": "production", "preserveVnet": True, "properties": {}})
+        assert answer.status_code == 409, (method, path)
+        assert "OperationName: Update" in answer.json()["Message"]
+    assert arm.get(f"{site.id}/config/web", params={"api-version": "2025-05-01"}).status_code == 200
 
 
 def test_swap_body_missing_a_required_field_is_a_400(arm, site):
     response = arm.post(f"{site.id}/slots/staging/slotsswap", params={"api-version": "2025-05-01"},
                         json={"targetSlot": "production"})
-    assert response.status_code == 400 and "preserveVnet" in response.json()["error"]["message"]
+    assert response.status_code == 400 and "preserveVnet" in response.json()["Message"]
 
 
 def test_slot_health_follows_the_release_it_runs(emulator, site):
@@ -130,11 +181,36 @@ async def test_adapter_reads_releases_and_swap_history_through_the_real_sdk(site
     adapter = app_service.app_service(ref.subscription)
     production = await adapter.slot_info(ref, PRODUCTION)
     staging = await adapter.slot_info(ref, "staging")
-    assert production.release == "DOCKER|augeo.azurecr.io/augeo-backend:v1.2.3"
-    assert staging.release.endswith(":v1.2.2")
+    assert production.fx_version == "DOCKER|augeo.azurecr.io/augeo-backend:v1.2.3"
+    assert production.release().image == "augeo.azurecr.io/augeo-backend:v1.2.3"
+    assert staging.release().image.endswith(":v1.2.2")
+    assert production.deployment is not None and production.deployment.id != staging.deployment.id
     assert production.last_swap_from == "staging" and production.last_swap_at is not None
     await adapter.restart(ref)
     assert site.slots["production"].restarts == 1
+
+
+async def test_adapter_reads_what_code_and_sidecar_apps_run(emulator, app_service):
+    code = emulator.add_app("code-app", production="v2", staging="v1", kind="code")
+    sidecar = emulator.add_app("sidecar-app", production="v2", staging="v1", kind="sidecar")
+    code_ref, sidecar_ref = SiteRef.parse(code.id), SiteRef.parse(sidecar.id)
+    adapter = app_service.app_service(code_ref.subscription)
+    code_production = await adapter.slot_info(code_ref, PRODUCTION)
+    assert code_production.fx_version == "PYTHON|3.11" and code_production.release().image is None
+    assert code_production.release().deployment == code.slots["production"].deployments[-1]["id"]
+    sidecar_staging = await adapter.slot_info(sidecar_ref, "staging")
+    assert sidecar_staging.fx_version == "SITECONTAINERS"
+    assert sidecar_staging.release().image == "augeo.azurecr.io/augeo-backend:v1"  # the main container, not the sidecar
+
+
+async def test_adapter_reads_app_services_own_error_shape(emulator, site, app_service):
+    from shared.errors import AzureConflict
+
+    ref = SiteRef.parse(site.id)
+    emulator.web.hold(APP, seconds=30)
+    with pytest.raises(AzureConflict, match="Conflict: Cannot modify this site because another operation is in "
+                                            "progress"):
+        await app_service.app_service(ref.subscription).restart(ref)
 
 
 async def test_adapter_translates_sdk_errors(emulator, site, app_service):
@@ -152,9 +228,11 @@ async def test_adapter_translates_sdk_errors(emulator, site, app_service):
 
 
 def test_site_ids_are_parsed_or_refused():
-    ref = SiteRef.parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/app/slots/staging")
+    ref = SiteRef.parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/app")
     assert (ref.subscription, ref.resource_group, ref.name) == ("s", "rg", "app")
     from shared.errors import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="not an App Service resource id"):
         SiteRef.parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Sql/servers/db")
+    with pytest.raises(ConfigurationError, match="names slot 'staging' of app 'app'"):  # never silently cut
+        SiteRef.parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/app/slots/staging")
