@@ -1,12 +1,22 @@
-"""Alert intake: Azure Monitor action-group webhooks (every schema in shared/alert_schemas.py)."""
+"""Alert intake: Azure Monitor action-group webhooks (every schema in shared/alert_schemas.py).
+
+Azure Monitor retries only 408, 429, 503 and 504, and gives up on an endpoint for 15 minutes after failing: so
+every failure to record answers 503 with Retry-After, and an alert this version cannot process (a bug) is
+recorded, escalated, rather than answered 500 and lost. The whole intake fits inside the webhook's 10 s.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import azure.functions as func
 
-from shared.http import answers_errors, json_response, read_json
+from shared.errors import RequestRefused, StoreError
+from shared.http import answers_errors, error_response, json_response, read_json
 
 bp = func.Blueprint()
+log = logging.getLogger("responder.alerts")
 
 
 @bp.route(route="alerts", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
@@ -15,8 +25,21 @@ async def receive_alert(req: func.HttpRequest) -> func.HttpResponse:
     """202 with the incident id once it is recorded and queued; 200 for a repeated delivery."""
     from shared import services
     from shared.events import parse_alert
-    from shared.intake import accept_alert
+    from shared.intake import accept_alert, accept_unprocessable
 
-    event = parse_alert(read_json(req))
-    acceptance = await accept_alert(services.current(), event)
+    current = services.current()
+    try:
+        async with asyncio.timeout(current.settings.intake_deadline.total_seconds()):
+            try:
+                event = parse_alert(read_json(req))
+                acceptance = await accept_alert(current, event)
+            except (RequestRefused, StoreError, asyncio.CancelledError):
+                raise
+            except Exception as error:  # a bug met on the way: record the alert rather than lose it
+                log.exception("alert intake failed; recording the alert as unprocessed")
+                acceptance = await accept_unprocessable(current, req.get_body() or b"", error)
+    except TimeoutError:
+        log.error("alert intake did not finish within %s", current.settings.intake_deadline)
+        return error_response(503, "timeout", "the incident store did not answer in time; retry later (a "
+                                              "retried alert finds what was already recorded)")
     return json_response(acceptance.body(), 202 if acceptance.created else 200)

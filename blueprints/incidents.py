@@ -71,6 +71,7 @@ async def get_incident(req: func.HttpRequest) -> func.HttpResponse:
     timeline = await store.timeline(incident_id)
     steps = await store.steps(incident_id)
     body = incident.public() | {
+        "raw": incident.raw,  # redacted and capped when it was recorded
         "timeline": [entry.model_dump(mode="json") for entry in timeline],
         "steps": [step.model_dump(mode="json") for step in steps],
     }

@@ -49,3 +49,13 @@ async def reconcile_incidents(timer: func.TimerRequest) -> None:
     summary = await reconciler.reconcile(services.current())
     if summary.redriven or summary.failed or summary.expired:
         log.warning("reconciler: %s", summary)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="0 17 3 * * *", run_on_startup=False, use_monitor=True)
+async def remove_expired_incidents(timer: func.TimerRequest) -> None:
+    """Daily: delete closed incidents older than RESPONDER_RETENTION (with their timeline)."""
+    from shared import reconciler, services
+
+    removed = await reconciler.remove_expired(services.current())
+    if removed:
+        log.info("retention: removed %d closed incident(s)", removed)

@@ -32,8 +32,10 @@ _ENV = {
     "arm_timeout": "RESPONDER_ARM_TIMEOUT",
     "lease_duration": "RESPONDER_LEASE_DURATION",
     "invocation_budget": "RESPONDER_INVOCATION_BUDGET",
+    "intake_deadline": "RESPONDER_INTAKE_DEADLINE",
     "target_wait": "RESPONDER_TARGET_WAIT",
     "stuck_after": "RESPONDER_STUCK_AFTER",
+    "retention": "RESPONDER_RETENTION",
     "max_redrives": "RESPONDER_MAX_REDRIVES",
     "public_base_url": "RESPONDER_PUBLIC_BASE_URL",
     "key_vault_url": "RESPONDER_KEY_VAULT_URL",
@@ -70,7 +72,9 @@ class Settings(BaseModel):
     # hands the wait to a delayed message instead: no invocation is held open for minutes.
     invocation_budget: timedelta = timedelta(seconds=20)
     target_wait: timedelta = timedelta(minutes=30)  # waiting for a target another incident acts on, at most
-    stuck_after: timedelta = timedelta(minutes=10)
+    intake_deadline: timedelta = timedelta(seconds=8)  # the webhook answers within Azure Monitor's 10 s
+    stuck_after: timedelta = timedelta(minutes=1)  # overdue this long: re-driven (a crash costs about this + 1 min)
+    retention: timedelta | None = timedelta(days=90)  # closed incidents older than this are removed; "off": kept
     max_redrives: int = Field(default=3, ge=0)
     public_base_url: str | None = None
     key_vault_url: str | None = None
@@ -82,11 +86,21 @@ class Settings(BaseModel):
     jwks_url: str | None = None
     platform_auth_enabled: bool = False  # set by App Service itself when its authentication is on
 
-    @field_validator("lease_duration", "invocation_budget", "target_wait", "stuck_after", "approval_ttl",
-                     mode="before")
+    @field_validator("lease_duration", "invocation_budget", "target_wait", "intake_deadline", "stuck_after",
+                     "approval_ttl", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value)
+
+    @field_validator("retention", mode="before")
+    @classmethod
+    def _retention(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("off", "none", "forever"):
+            return None
+        duration = parse_duration(value)
+        if duration < timedelta(days=1):
+            raise ValueError("keep closed incidents at least 1d (or write off)")
+        return duration
 
     @field_validator("queue_name")
     @classmethod

@@ -20,7 +20,9 @@ their boundary; nothing above the adapters sees an `azure.core` or `redis` excep
     │                               seconds and uses none of its retries; the responder bounds the wait itself
     └── Escalate                    the responder refuses to act (unsafe) or acted without fixing it: a human decides
 
-    StoreError                      the incident store (Table/Queue storage) refused or failed: triggers answer 503
+    StoreError                      the incident store (Table/Queue storage) is unreachable or failed: triggers answer 503
+    ├── StoreRejected(code)         storage refused a request it will never accept (4xx: too large, invalid): not
+    │                               "unavailable"; the record is written smaller, or the trigger says so
     ├── EntityExists                a conditional insert lost: the row is already there
     └── EntityChanged               an ETag-conditioned update lost: someone else wrote first (reload, retry)
     EntityMissing (LookupError)     the row does not exist
@@ -112,6 +114,12 @@ class Escalate(ResponderError):
 
 class StoreError(RuntimeError):
     pass
+
+
+class StoreRejected(StoreError):
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        self.code = code
 
 
 class EntityExists(StoreError):

@@ -10,7 +10,7 @@ from typing import Any, Awaitable, Callable
 
 import azure.functions as func
 
-from shared.errors import ConfigurationError, RequestRefused, StoreError
+from shared.errors import ConfigurationError, RequestRefused, StoreError, StoreRejected
 from shared.payloads import MAX_BODY_BYTES, decode_json, too_large
 from shared.status import TransitionRefused
 
@@ -46,6 +46,11 @@ def answers_errors(handler: Handler) -> Handler:
             return await handler(req)
         except RequestRefused as error:
             return json_response(error.body(), error.status)
+        except StoreRejected as error:
+            log.error("incident store refused a record: %s", error)
+            return error_response(503, "store_refused",
+                                  f"the incident store refused the record ({error.code or 'refused'}); this is "
+                                  f"the responder's fault, not the request's: it is in the logs")
         except StoreError as error:
             log.error("incident store unavailable: %s", error)
             return error_response(503, "store_unavailable",

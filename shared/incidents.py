@@ -4,6 +4,8 @@ Layout (table names get the RESPONDER_TABLE_PREFIX):
   incidents   PK "incident", RK = inverted start time + suffix (so a plain query lists newest first)
               PK "incident", RK "fp-<fingerprint>"  -> which incident an event created (same partition, so
               the incident and its fingerprint are inserted in one transaction: both or neither)
+              PK "incident", RK "open-<incident RK>" -> an incident not yet final (inserted with it, removed
+              when it ends): the periodic work reads this range, so it grows with open work, not with history
   timeline    PK = incident id, RK "t-<time>-<rand>"   append-only timeline entries
               PK = incident id, RK "s-<index>"         one progress record per plan step (ETag writes)
 """
@@ -11,11 +13,12 @@ Layout (table names get the RESPONDER_TABLE_PREFIX):
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import secrets
 from datetime import datetime, timedelta, timezone
-from typing import Any, AsyncIterator, Callable
+from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -51,6 +54,10 @@ def row_key_of(incident_id: str) -> str:
     return f"{_MAX_MS - millis:013d}-{suffix}"
 
 
+def _open_row(incident_id: str) -> dict[str, Any]:
+    return {"PartitionKey": INCIDENT_PARTITION, "RowKey": f"open-{row_key_of(incident_id)}", "incident_id": incident_id}
+
+
 def _row_key_at(moment: datetime) -> str:
     return f"{_MAX_MS - int(moment.timestamp() * 1000):013d}"
 
@@ -84,16 +91,19 @@ class Incident(BaseModel):
     alert_resolved_at: datetime | None = None
     next_check_at: datetime | None = None  # when a waiting step's delayed message is due (for the reconciler)
     redrives: int = 0
+    linked_fingerprints: list[str] = Field(default_factory=list)  # later events recorded on it (Resolved)
     etag: str | None = Field(default=None, exclude=True)
 
     def to_entity(self) -> dict[str, Any]:
         # One python-mode dump: times stay datetimes (Edm.DateTime, so queries compare them as times).
-        entity = self.model_dump(mode="python", exclude={"plan", "event"})
+        entity = self.model_dump(mode="python", exclude={"plan", "event", "linked_fingerprints"})
         entity["status"] = str(self.status)
         entity.update(
             PartitionKey=INCIDENT_PARTITION, RowKey=row_key_of(self.id),
             plan=self.plan.model_dump_json(), event=json.dumps(self.event, separators=(",", ":")),
         )
+        if self.linked_fingerprints:
+            entity["linked_fingerprints"] = ",".join(self.linked_fingerprints)
         return {key: value for key, value in entity.items() if value is not None}
 
     @classmethod
@@ -101,6 +111,7 @@ class Incident(BaseModel):
         values = {key: value for key, value in entity.items() if not key.startswith(("_", "PartitionKey", "RowKey"))}
         values["plan"] = Plan.model_validate_json(values["plan"])
         values["event"] = json.loads(values.get("event") or "{}")
+        values["linked_fingerprints"] = [f for f in (values.get("linked_fingerprints") or "").split(",") if f]
         return cls.model_validate(values | {"etag": entity.get("_etag")})
 
     def public(self) -> dict[str, Any]:
@@ -161,8 +172,17 @@ class IncidentStore:
         table = await self._incidents()
         fingerprint_row = {"PartitionKey": INCIDENT_PARTITION, "RowKey": f"fp-{incident.fingerprint}",
                            "incident_id": incident.id}
+        rows = [incident.to_entity(), fingerprint_row]
+        if not is_final(incident.status):
+            rows.append(_open_row(incident.id))
         try:
-            await tables.insert_together(table, [incident.to_entity(), fingerprint_row])
+            try:
+                await tables.insert_together(table, rows)
+            except tables.StoreRejected as refused:  # too large after all: keep the facts, drop the payload
+                log.error("storage refused incident %s (%s); recording it without its payload", incident.id,
+                          refused.code)
+                rows[0] = _compacted(incident, refused).to_entity()
+                await tables.insert_together(table, rows)
         except tables.EntityExists:
             existing = await self.find_by_fingerprint(incident.fingerprint)
             if existing is None:  # only the incident row can have collided: a new id will do
@@ -204,6 +224,8 @@ class IncidentStore:
             except tables.EntityChanged:
                 continue
             changed.etag = etag
+            if is_final(changed.status) and not is_final(current.status):
+                await self._close(incident_id)
             return changed
         raise tables.StoreError(f"incident {incident_id} kept changing under 20 attempts to update it")
 
@@ -281,30 +303,67 @@ class IncidentStore:
                                               limit, _decode_cursor(cursor))
         return Page(items=[Incident.from_entity(row) for row in rows], next_cursor=_encode_cursor(token))
 
-    async def expired_approvals(self, now: datetime) -> list[Incident]:
-        """Incidents still awaiting an approval whose window has closed."""
-        filter_ = ("PartitionKey eq @pk and RowKey lt 'a' and status eq 'awaiting_approval' and "
-                   "approval_expires_at lt @now")
-        rows = tables.query(await self._incidents(), filter_, {"pk": INCIDENT_PARTITION, "now": now})
-        return [incident async for incident in _readable(rows) if incident.approved_at is None]
+    async def _close(self, incident_id: str) -> None:
+        """Take an incident that ended out of the open index (the reconciler mends a crash in between)."""
+        row = _open_row(incident_id)
+        with contextlib.suppress(tables.EntityMissing):
+            await tables.delete(await self._incidents(), row["PartitionKey"], row["RowKey"])
 
-    async def open_incidents(self, older_than: datetime) -> list[Incident]:
-        """Incidents not in a final status whose last update is older than `older_than` (for the reconciler)."""
-        filter_ = ("PartitionKey eq @pk and RowKey lt 'a' and status ne 'resolved' and status ne 'failed' and "
-                   "status ne 'escalated' and status ne 'suppressed' and status ne 'rejected' and "
-                   "status ne 'cancelled' and updated_at lt @older")
-        rows = tables.query(await self._incidents(), filter_, {"pk": INCIDENT_PARTITION, "older": older_than})
-        return [incident async for incident in _readable(rows)]
+    async def open(self) -> list[Incident]:
+        """Every incident not yet final, read through the open index: one range query (paged by continuation
+        token, as Table Storage may answer short pages) and a point read each. An index row whose incident has
+        ended (a crash between the two writes) is removed here."""
+        rows = tables.query(await self._incidents(), "PartitionKey eq @pk and RowKey ge 'open-' and RowKey lt 'open.'",
+                            {"pk": INCIDENT_PARTITION})
+        ids = [row["incident_id"] async for row in rows]
+        found: list[Incident] = []
+        for incident_id in ids:
+            try:
+                incident = await self.get(incident_id)
+            except IncidentNotFound:
+                await self._close(incident_id)
+                continue
+            except (ValueError, KeyError) as error:  # written by another version, say: never stop the sweep
+                log.error("open incident %s is unreadable and was skipped: %s", incident_id, error)
+                continue
+            if is_final(incident.status):
+                await self._close(incident_id)
+            else:
+                found.append(incident)
+        return found
+
+    async def remove_closed_before(self, cutoff: datetime, limit: int = 200) -> int:
+        """Delete up to `limit` final incidents that started before `cutoff`, with their fingerprints, timeline
+        and steps (retention). The oldest go first; an open one is kept whatever its age."""
+        table, timeline = await self._incidents(), await self._timeline()
+        rows = tables.query(table, "PartitionKey eq @pk and RowKey gt @cutoff and RowKey lt 'a'",
+                            {"pk": INCIDENT_PARTITION, "cutoff": _row_key_at(cutoff) + "-~"})
+        removed = 0
+        async for row in rows:
+            if removed >= limit:
+                break
+            try:
+                incident = Incident.from_entity(row)
+            except (ValueError, KeyError):
+                continue
+            if not is_final(incident.status):
+                continue
+            entries = [entry async for entry in tables.query(timeline, "PartitionKey eq @pk", {"pk": incident.id})]
+            await tables.delete_together(timeline, [(incident.id, entry["RowKey"]) for entry in entries])
+            keys = [(INCIDENT_PARTITION, f"fp-{fp}") for fp in [incident.fingerprint, *incident.linked_fingerprints]]
+            await tables.delete_together(table, [*keys, (INCIDENT_PARTITION, row["RowKey"])])
+            removed += 1
+        return removed
 
 
-async def _readable(rows) -> AsyncIterator[Incident]:
-    """Incidents of a scan; a row that no longer reads (written by an older version, say) is logged and skipped
-    so that it cannot stop a sweep over all the others."""
-    async for row in rows:
-        try:
-            yield Incident.from_entity(row)
-        except (ValueError, KeyError) as error:
-            log.error("incident row %s is unreadable and was skipped: %s", row.get("RowKey"), error)
+def _compacted(incident: Incident, refused: Exception) -> Incident:
+    """The incident without what can make a record too large (the raw payload, the event's free text)."""
+    keep = ("source", "schema_name", "rule_name", "alert_id", "severity", "condition", "fired_at", "signal_type")
+    event = {key: str(incident.event[key])[:512] for key in keep if incident.event.get(key) is not None}
+    event["compacted"] = (f"storage refused the full record ({getattr(refused, 'code', None) or 'refused'}); "
+                          "the payload and the event's long fields are not kept")
+    return incident.model_copy(update={"raw": None, "event": event, "reason": incident.reason[:500],
+                                       "status_reason": incident.status_reason[:1000]})
 
 
 def _encode_cursor(token: Any) -> str | None:

@@ -5,14 +5,19 @@ and enqueue one run, all before anything acts. What the HTTP trigger answers com
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
 from shared.auth import Caller
-from shared.events import Event
+from shared.errors import StoreError
+from shared.events import RAW_LIMIT, Event
 from shared.incidents import Incident, new_incident_id
 from shared.plan import Decision, Plan
+from shared.redact import capped_json, scrub
 from shared.rules import match
 from shared.services import Services
 from shared.status import Status, is_final
@@ -35,10 +40,14 @@ _STATUS_OF = {
 class Acceptance:
     incident: Incident
     created: bool  # False: a duplicate delivery, answered with the incident the first delivery created
+    queued: bool = True  # False: recorded, but the queue was unreachable; the reconciler starts it
 
     def body(self) -> dict:
-        return {"incident_id": self.incident.id, "status": self.incident.status, "duplicate": not self.created,
+        body = {"incident_id": self.incident.id, "status": self.incident.status, "duplicate": not self.created,
                 "plan": self.incident.plan.summary()}
+        if not self.queued:
+            body["queued"] = False
+        return body
 
 
 async def accept_alert(services: Services, event: Event) -> Acceptance:
@@ -75,23 +84,61 @@ async def accept(services: Services, event: Event, plan: Plan, caller: Caller | 
 
     accepted = services.store.append(incident.id, "intake", str(incident.status),
                                      f"{_reason(event)}; {plan.reason}; plan: {plan.summary()}")
+    queued = True
     if incident.status is Status.ACCEPTED:
-        _, queued = await asyncio.gather(accepted, _claim_and_enqueue(services, incident))
-        if not queued:
+        _, outcome = await asyncio.gather(accepted, _claim_and_enqueue(services, incident))
+        if outcome == "suppressed":
             incident = await services.store.get(incident.id)
+        queued = outcome != "not queued"
     else:
         await accepted
     log.info("incident %s %s: %s", incident.id, incident.status, plan.summary(), extra={"incident_id": incident.id})
-    return Acceptance(incident, created=True)
+    return Acceptance(incident, created=True, queued=queued)
 
 
-async def _claim_and_enqueue(services: Services, incident: Incident) -> bool:
+async def _claim_and_enqueue(services: Services, incident: Incident) -> str:
+    """"queued", "suppressed" (another incident's cooldown holds a target), or "not queued": the incident is
+    recorded, so it is answered as accepted and the reconciler starts it once the queue is back (answering 503
+    would only make Azure Monitor retry into a duplicate)."""
     from shared.executor import claim_cooldowns
 
     if not await claim_cooldowns(services, incident):
-        return False
-    await services.queue.send(incident.id, "accepted")
-    return True
+        return "suppressed"
+    try:
+        await services.queue.send(incident.id, "accepted")
+    except StoreError as error:
+        log.warning("incident %s recorded but not queued: %s", incident.id, error, extra={"incident_id": incident.id})
+        with contextlib.suppress(StoreError):
+            await services.store.append(incident.id, "intake", "not queued",
+                                        f"the run queue was unreachable ({error}); the reconciler starts the "
+                                        f"incident once it is back")
+        return "not queued"
+    return "queued"
+
+
+async def accept_unprocessable(services: Services, body: bytes, error: BaseException) -> Acceptance:
+    """An alert this version cannot process (a bug met on the way): record it, escalated, with its payload, so
+    nothing acknowledged is lost and a person acts on it. Retried deliveries of the same payload find the same
+    record. Raises StoreError if even that cannot be written (the trigger then answers 503)."""
+    now = services.clock()
+    reason = (f"the responder could not process this alert automatically ({type(error).__name__}); the payload "
+              f"is kept on the incident: act on it by hand, and report the error (its log names the incident)")
+    plan = Plan(decision=Decision.ESCALATE, reason=reason)
+    text = body.decode("utf-8", errors="replace")
+    try:
+        raw = capped_json(json.loads(text), RAW_LIMIT)
+    except (ValueError, RecursionError):
+        raw = scrub(text[:RAW_LIMIT])
+    incident = Incident(
+        id=new_incident_id(now), source="alert", fingerprint=hashlib.sha256(body).hexdigest()[:32],
+        alert_rule="unprocessed alert", reason=reason[:500], status=Status.ESCALATED, status_reason=reason, plan=plan,
+        raw=raw, started_at=now, updated_at=now, ended_at=now)
+    incident, created = await services.store.create(incident)
+    if created:
+        await services.store.append(incident.id, "intake", "escalated", reason)
+    log.error("alert recorded as %s unprocessed: %s", incident.id, type(error).__name__,
+              extra={"incident_id": incident.id})
+    return Acceptance(incident, created=created)
 
 
 async def _record_resolution(services: Services, event: Event, plan: Plan) -> Acceptance:
@@ -113,6 +160,8 @@ async def _record_resolution(services: Services, event: Event, plan: Plan) -> Ac
 
 def _mark_resolved(incident: Incident, event: Event) -> Incident:
     incident.alert_resolved_at = event.resolved_at or event.fired_at
+    if event.fingerprint not in incident.linked_fingerprints:  # removed with the incident (retention)
+        incident.linked_fingerprints.append(event.fingerprint)
     return incident
 
 

@@ -19,9 +19,9 @@ from azure.core.exceptions import (
 from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
-from shared.errors import EntityChanged, EntityExists, EntityMissing, StoreError
+from shared.errors import EntityChanged, EntityExists, EntityMissing, StoreError, StoreRejected
 
-__all__ = ["EntityChanged", "EntityExists", "EntityMissing", "StoreError", "Tables"]
+__all__ = ["EntityChanged", "EntityExists", "EntityMissing", "StoreError", "StoreRejected", "Tables"]
 
 
 @contextlib.contextmanager
@@ -118,6 +118,25 @@ async def replace_if_unchanged(table: TableClient, entity: dict[str, Any], etag:
 async def delete_if_unchanged(table: TableClient, partition: str, row: str, etag: str) -> None:
     with contextlib.suppress(EntityMissing), _translated(f"delete {partition}/{row}"):
         await table.delete_entity(partition, row, etag=etag, match_condition=MatchConditions.IfNotModified)
+
+
+async def delete(table: TableClient, partition: str, row: str) -> None:
+    with _translated(f"delete {partition}/{row}"):
+        await table.delete_entity(partition, row)
+
+
+async def delete_together(table: TableClient, keys: list[tuple[str, str]]) -> None:
+    """Delete rows of one partition, 100 per transaction (Table Storage's limit); rows already gone are fine."""
+    for start in range(0, len(keys), 100):
+        chunk = keys[start:start + 100]
+        try:
+            await table.submit_transaction([("delete", {"PartitionKey": pk, "RowKey": rk}) for pk, rk in chunk])
+        except TableTransactionError:  # one of them is gone already: delete the rest one by one
+            for pk, rk in chunk:
+                with contextlib.suppress(EntityMissing):
+                    await delete(table, pk, rk)
+        except AzureError as error:
+            raise StoreError(f"transaction failed: table storage unreachable ({type(error).__name__})") from error
 
 
 async def query(table: TableClient, filter_: str, parameters: dict[str, Any] | None = None,
