@@ -1,4 +1,5 @@
-"""Alert intake: Azure Monitor action-group webhooks (every schema in shared/alert_schemas.py)."""
+"""Alert intake: Azure Monitor action-group webhooks (every schema in shared/alert_schemas.py), with the
+function key and, for Secure Webhook, the action group's Microsoft Entra ID token (shared/auth.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ async def receive_alert(req: func.HttpRequest) -> func.HttpResponse:
     from shared.events import parse_alert
     from shared.intake import accept_alert
 
+    current = services.current()
+    await current.auth.alert_sender(req.headers)
     event = parse_alert(read_json(req))
-    acceptance = await accept_alert(services.current(), event)
+    acceptance = await accept_alert(current, event)
     return json_response(acceptance.body(), 202 if acceptance.created else 200)
