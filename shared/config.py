@@ -147,12 +147,12 @@ class Settings(BaseModel):
                 "RESPONDER_ENTRA_APP_ID_URI": self.entra_app_id_uri}
         missing = [name for name, value in trio.items() if not value]
         if len(missing) == len(trio):
-            # Settings that mean nothing without the trio are a mistake, not a default.
+            # Settings that mean nothing without the trio are a mistake when they differ from their defaults.
             dependent = [name for name, given in (
                 ("RESPONDER_ENTRA_JWKS_URL", self.entra_jwks_url is not None),
-                ("RESPONDER_ENTRA_LOGIN_ENDPOINT", "entra_login_endpoint" in self.model_fields_set),
+                ("RESPONDER_ENTRA_LOGIN_ENDPOINT", self.entra_login_endpoint != DEFAULT_LOGIN_ENDPOINT),
                 ("RESPONDER_ALERTS_REQUIRE_TOKEN", self.alerts_require_token),
-                ("RESPONDER_ALERTS_TOKEN_APP_IDS", "alerts_token_app_ids" in self.model_fields_set)) if given]
+                ("RESPONDER_ALERTS_TOKEN_APP_IDS", self.alerts_token_app_ids != {AZNS_AAD_WEBHOOK_APP_ID})) if given]
             if not dependent:
                 return self
             raise ValueError(f"{' and '.join(dependent)} need Microsoft Entra ID tokens configured: missing "

@@ -65,6 +65,12 @@ def roles_of(value: Any) -> frozenset[str]:
     return frozenset()
 
 
+def _shown(value: Any) -> str:
+    """A claim from an unverified token, quoted and cut short for an error message."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def unauthorized(message: str) -> RequestRefused:
     return RequestRefused(401, "unauthorized", message)
 
@@ -192,18 +198,20 @@ class AccessTokens:
         except jwt.InvalidTokenError:
             raise unauthorized("the bearer token is not valid: it is not a JSON Web Token") from None
         if header.get("alg") != "RS256":
-            raise unauthorized(f"the bearer token is signed with {header.get('alg')!r}; only RS256 is accepted")
+            raise unauthorized(f"the bearer token is signed with {_shown(header.get('alg'))}; only RS256 is "
+                               f"accepted")
         if not isinstance(header.get("kid"), str):
             raise unauthorized("the bearer token names no signing key (kid)")
         version = unverified.get("ver")
-        if version not in self.tenant.issuers:
-            raise unauthorized(f"the bearer token's ver is {version!r}; Microsoft Entra ID access tokens say "
-                               f"'1.0' or '2.0'")
+        if not isinstance(version, str) or version not in self.tenant.issuers:
+            raise unauthorized(f"the bearer token's ver is {_shown(version)}; Microsoft Entra ID access tokens "
+                               f"say '1.0' or '2.0'")
         key = await self._keys.key_for(header["kid"])
         claims = self._decode(jwt, token, key, version, unverified)
         tenant = canonical_guid(claims.get("tid"))
         if tenant != self.tenant.tenant_id:
-            raise unauthorized(f"the bearer token is for tenant {claims.get('tid')!r}, not {self.tenant.tenant_id}")
+            raise unauthorized(f"the bearer token is for tenant {_shown(claims.get('tid'))}, not "
+                               f"{self.tenant.tenant_id}")
         object_id = canonical_guid(claims.get("oid"))
         if object_id is None:
             raise unauthorized("the bearer token names no object id (oid) of a user or service principal")
@@ -228,7 +236,7 @@ class AccessTokens:
             raise unauthorized("the bearer token is not valid yet (nbf is in the future)") from None
         except jwt.InvalidAudienceError:
             raise unauthorized(f"the bearer token is not for this API: its audience is "
-                               f"{unverified.get('aud')!r}; a v{version} token must be for "
+                               f"{_shown(unverified.get('aud'))}; a v{version} token must be for "
                                f"{' or '.join(audiences)}") from None
         except jwt.InvalidIssuerError:
             raise unauthorized(self._issuer_problem(unverified.get("iss"), version)) from None
@@ -240,8 +248,9 @@ class AccessTokens:
             raise unauthorized(f"the bearer token is not valid: {error}") from None
 
     def _issuer_problem(self, issuer: Any, version: str) -> str:
-        other = {value: ver for ver, value in self.tenant.issuers.items()}.get(issuer)
+        other = {value: ver for ver, value in self.tenant.issuers.items()}.get(issuer) if isinstance(issuer, str) \
+            else None
         if other is not None:
             return (f"the bearer token's issuer {issuer} is that of v{other} tokens, but its ver says {version}")
-        return (f"the bearer token's issuer {issuer!r} is not tenant {self.tenant.tenant_id} "
+        return (f"the bearer token's issuer {_shown(issuer)} is not tenant {self.tenant.tenant_id} "
                 f"(a v{version} token must say {self.tenant.issuers[version]})")

@@ -139,6 +139,8 @@ OTHER_V2_ISSUER = f"https://login.microsoftonline.com/{OTHER_TENANT}/v2.0"
     ({"version": "1.0", "algorithm": "RS384"}, "signed with 'RS384'; only RS256 is accepted"),
     ({"version": "2.0", "ver": "3.0"}, "ver is '3.0'"),
     ({"version": "2.0", "drop": ("ver",)}, "ver is None"),
+    ({"version": "2.0", "ver": ["2.0"]}, "ver is ['2.0']"),
+    ({"version": "1.0", "audience": "api://" + "x" * 500}, "its audience is 'api://xxx"),
     ({"version": "1.0", "drop": ("appid",)}, "a v1.0 access token names the calling app in appid"),
     ({"version": "2.0", "drop": ("azp",)}, "a v2.0 access token names the calling app in azp"),  # an ID token
     ({"version": "2.0", "oid": "not-a-guid"}, "names no object id (oid)"),

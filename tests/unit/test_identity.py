@@ -3,10 +3,13 @@ compared canonically, a roles claim given as a string."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from shared.auth import Caller, same_person
-from shared.config import Settings
+from shared.config import _ENV, Settings
 from shared.entra import canonical_guid, roles_of
 from shared.errors import ConfigurationError
 
@@ -53,6 +56,12 @@ def test_each_wrong_entra_setting_is_named(setting, says):
     with pytest.raises(ConfigurationError) as caught:
         Settings.from_env({**BASE, **ENTRA, **setting})
     assert says in str(caught.value)
+
+
+def test_the_example_settings_load_as_they_are():
+    example = json.loads((Path(__file__).resolve().parents[2] / "local.settings.example.json").read_text())["Values"]
+    settings = Settings.from_env({name: value for name, value in example.items() if name in _ENV.values()})
+    assert settings.entra_tenant is None and not settings.alerts_require_token
 
 
 def test_issuers_and_keys_derive_from_the_tenant_and_the_cloud():
