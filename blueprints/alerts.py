@@ -1,4 +1,5 @@
-"""Alert intake: Azure Monitor action-group webhooks (every schema in shared/alert_schemas.py).
+"""Alert intake: Azure Monitor action-group webhooks (every schema in shared/alert_schemas.py), with the
+function key and, for Secure Webhook, the action group's Microsoft Entra ID token (shared/auth.py).
 
 Azure Monitor retries only 408, 429, 503 and 504, and gives up on an endpoint for 15 minutes after failing: so
 every failure to record answers 503 with Retry-After, and an alert this version cannot process (a bug) is
@@ -30,6 +31,7 @@ async def receive_alert(req: func.HttpRequest) -> func.HttpResponse:
     current = services.current()
     try:
         async with asyncio.timeout(current.settings.intake_deadline.total_seconds()):
+            await current.auth.alert_sender(req.headers)
             try:
                 event = parse_alert(read_json(req))
                 acceptance = await accept_alert(current, event)

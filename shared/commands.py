@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.auth import Caller
+from shared.auth import Caller, same_person
 from shared.errors import RequestRefused
 from shared.events import Event
 from shared.incidents import Incident, IncidentNotFound
@@ -116,7 +116,7 @@ async def approve(services, incident_id: str, caller: Caller, comment: str) -> I
                                                       f"{incident.approval_expires_at:%Y-%m-%dT%H:%M:%SZ}; it is "
                                                       f"cancelled: request the action again")
     destructive = [step.kind for step in incident.plan.steps if step.destructive]
-    if destructive and incident.requester_id == caller.id:
+    if destructive and same_person(incident.requester_id, caller):
         raise RequestRefused(403, "self_approval", f"{caller.name} requested this destructive action "
                                                    f"({', '.join(destructive)}); another approver must approve it")
 

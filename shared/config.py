@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.durations import parse_duration
+from shared.entra import AZNS_AAD_WEBHOOK_APP_ID, DEFAULT_LOGIN_ENDPOINT, KNOWN_LOGIN_HOSTS, Tenant, canonical_guid
 from shared.errors import ConfigurationError
 
 _ENV = {
@@ -42,9 +43,13 @@ _ENV = {
     "redis_secret_name": "RESPONDER_REDIS_SECRET_NAME",
     "approval_ttl": "RESPONDER_APPROVAL_TTL",
     "trust_app_service_auth": "RESPONDER_TRUST_APP_SERVICE_AUTH",
-    "jwt_issuer": "RESPONDER_JWT_ISSUER",
-    "jwt_audience": "RESPONDER_JWT_AUDIENCE",
-    "jwks_url": "RESPONDER_JWKS_URL",
+    "entra_tenant_id": "RESPONDER_ENTRA_TENANT_ID",
+    "entra_client_id": "RESPONDER_ENTRA_CLIENT_ID",
+    "entra_app_id_uri": "RESPONDER_ENTRA_APP_ID_URI",
+    "entra_login_endpoint": "RESPONDER_ENTRA_LOGIN_ENDPOINT",
+    "entra_jwks_url": "RESPONDER_ENTRA_JWKS_URL",
+    "alerts_require_token": "RESPONDER_ALERTS_REQUIRE_TOKEN",
+    "alerts_token_app_ids": "RESPONDER_ALERTS_TOKEN_APP_IDS",
     "platform_auth_enabled": "WEBSITE_AUTH_ENABLED",
 }
 
@@ -81,9 +86,14 @@ class Settings(BaseModel):
     redis_secret_name: str = Field(default="redis-access-key", pattern=r"^[0-9a-zA-Z-]{1,127}$")
     approval_ttl: timedelta = timedelta(minutes=30)
     trust_app_service_auth: bool = False
-    jwt_issuer: str | None = None
-    jwt_audience: str | None = None
-    jwks_url: str | None = None
+    # Microsoft Entra ID tokens (shared/entra.py): the tenant, the app registration and the cloud's login host.
+    entra_tenant_id: str | None = None
+    entra_client_id: str | None = None
+    entra_app_id_uri: str | None = None
+    entra_login_endpoint: str = DEFAULT_LOGIN_ENDPOINT
+    entra_jwks_url: str | None = None  # override of {login}/{tenant}/discovery/v2.0/keys (the test emulator)
+    alerts_require_token: bool = False
+    alerts_token_app_ids: frozenset[str] = frozenset({AZNS_AAD_WEBHOOK_APP_ID})
     platform_auth_enabled: bool = False  # set by App Service itself when its authentication is on
 
     @field_validator("lease_duration", "invocation_budget", "target_wait", "intake_deadline", "stuck_after",
@@ -109,20 +119,78 @@ class Settings(BaseModel):
             raise ValueError("queue names may not contain two hyphens in a row")
         return value
 
-    @field_validator("arm_endpoint")
+    @field_validator("arm_endpoint", "entra_login_endpoint", "entra_jwks_url")
     @classmethod
-    def _https(cls, value: str) -> str:
-        if urlparse(value).scheme != "https":
+    def _https(cls, value: str | None) -> str | None:
+        if value is not None and urlparse(value).scheme != "https":
             raise ValueError("must be an https:// URL (Azure refuses bearer tokens over plain http)")
-        return value.rstrip("/")
+        return value.rstrip("/") if value is not None else None
+
+    @field_validator("entra_login_endpoint")
+    @classmethod
+    def _known_cloud(cls, value: str) -> str:
+        if urlparse(value).hostname not in KNOWN_LOGIN_HOSTS or urlparse(value).path not in ("", "/"):
+            raise ValueError(f"must be the login endpoint of an Azure cloud, https://<host> with host one of "
+                             f"{', '.join(KNOWN_LOGIN_HOSTS)} (the token issuers are derived from it)")
+        return value
+
+    @field_validator("entra_tenant_id", "entra_client_id")
+    @classmethod
+    def _guid(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        guid = canonical_guid(value)
+        if guid is None:
+            raise ValueError("must be a GUID (tokens carry the tenant and the app as GUIDs, not domain names)")
+        return guid
+
+    @field_validator("entra_app_id_uri")
+    @classmethod
+    def _uri(cls, value: str | None) -> str | None:
+        if value is not None and (not urlparse(value).scheme or value != value.strip()):
+            raise ValueError("must be the app registration's Application ID URI, e.g. api://rollback-responder")
+        return value
+
+    @field_validator("alerts_token_app_ids", mode="before")
+    @classmethod
+    def _app_ids(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        ids = [part.strip() for part in value.split(",") if part.strip()]
+        wrong = [part for part in ids if canonical_guid(part) is None]
+        if wrong or not ids:
+            raise ValueError(f"must be a comma-separated list of app ids (GUIDs); not GUIDs: {', '.join(wrong)}")
+        return frozenset(canonical_guid(part) for part in ids)
 
     @model_validator(mode="after")
-    def _bearer_settings_together(self) -> Settings:
-        given = [self.jwt_issuer, self.jwt_audience, self.jwks_url]
-        if any(given) and not all(given):
-            raise ValueError("RESPONDER_JWT_ISSUER, RESPONDER_JWT_AUDIENCE and RESPONDER_JWKS_URL go together: "
-                             "set all three to accept bearer tokens, or none")
+    def _entra_settings_together(self) -> Settings:
+        trio = {"RESPONDER_ENTRA_TENANT_ID": self.entra_tenant_id, "RESPONDER_ENTRA_CLIENT_ID": self.entra_client_id,
+                "RESPONDER_ENTRA_APP_ID_URI": self.entra_app_id_uri}
+        missing = [name for name, value in trio.items() if not value]
+        if len(missing) == len(trio):
+            # Settings that mean nothing without the trio are a mistake when they differ from their defaults.
+            dependent = [name for name, given in (
+                ("RESPONDER_ENTRA_JWKS_URL", self.entra_jwks_url is not None),
+                ("RESPONDER_ENTRA_LOGIN_ENDPOINT", self.entra_login_endpoint != DEFAULT_LOGIN_ENDPOINT),
+                ("RESPONDER_ALERTS_REQUIRE_TOKEN", self.alerts_require_token),
+                ("RESPONDER_ALERTS_TOKEN_APP_IDS", self.alerts_token_app_ids != {AZNS_AAD_WEBHOOK_APP_ID})) if given]
+            if not dependent:
+                return self
+            raise ValueError(f"{' and '.join(dependent)} need Microsoft Entra ID tokens configured: missing "
+                             f"{', '.join(missing)}")
+        if missing:
+            raise ValueError(f"RESPONDER_ENTRA_TENANT_ID, RESPONDER_ENTRA_CLIENT_ID and RESPONDER_ENTRA_APP_ID_URI go "
+                             f"together (set all three to accept Microsoft Entra ID tokens, or none): missing "
+                             f"{', '.join(missing)}")
         return self
+
+    @property
+    def entra_tenant(self) -> Tenant | None:
+        """The tenant and app registration tokens must be for; None when bearer tokens are not configured."""
+        if not self.entra_tenant_id or not self.entra_client_id or not self.entra_app_id_uri:
+            return None
+        return Tenant(self.entra_tenant_id, self.entra_client_id, self.entra_app_id_uri, self.entra_login_endpoint,
+                      self.entra_jwks_url)
 
     @model_validator(mode="after")
     def _emulator_only_on_loopback(self) -> Settings:

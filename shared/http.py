@@ -45,7 +45,9 @@ def answers_errors(handler: Handler) -> Handler:
         try:
             return await handler(req)
         except RequestRefused as error:
-            return json_response(error.body(), error.status)
+            # A 503 (signing keys unavailable) is worth retrying: Azure Monitor retries a 503, never a 500.
+            retry = {"Retry-After": "10"} if error.status == 503 else None
+            return json_response(error.body(), error.status, headers=retry)
         except StoreRejected as error:
             log.error("incident store refused a record: %s", error)
             return error_response(503, "store_refused",

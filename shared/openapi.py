@@ -41,7 +41,11 @@ _ERRORS = {400: "Not JSON, or bad query parameters", 401: "No or an invalid call
            403: "The caller lacks the role (or may not approve its own destructive request)",
            404: "No such incident", 409: "The incident is not in a state that allows this",
            413: "Body over 1 MiB", 422: "Valid JSON of the wrong shape; each wrong field is named",
-           503: "The incident store is unavailable; nothing was accepted: retry"}
+           503: "The incident store or the token signing keys are unavailable; nothing was accepted: retry "
+                "(Retry-After)"}
+_ALERT_ERRORS = {401: "No token where one is required (RESPONDER_ALERTS_REQUIRE_TOKEN), or an invalid one",
+                 403: "A valid token, but not from the AzNS AAD Webhook app or without the app role "
+                      "ActionGroupsSecureWebhook"}
 _INCIDENT_ID = {"name": "incident_id", "in": "path", "required": True,
                 "schema": {"type": "string", "pattern": r"^inc-\d{8}-\d{9}-[0-9a-f]{6}$"}}
 _COMMAND_AUTH = [{"functionKey": [], "bearer": []}, {"functionKey": [], "appServiceAuthentication": []}]
@@ -54,6 +58,10 @@ def _json(ref: str, description: str) -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     return {str(code): _json("ErrorBody", _ERRORS[code]) for code in codes}
+
+
+def _alert_errors() -> dict[str, Any]:
+    return {str(code): _json("ErrorBody", text) for code, text in _ALERT_ERRORS.items()}
 
 
 def _decision(verb: str, summary: str) -> dict[str, Any]:
@@ -76,11 +84,13 @@ def document() -> dict[str, Any]:
     paths = {
         "/api/alerts": {"post": {
             "operationId": "receive_alert", "summary": "Azure Monitor alert webhook (every supported schema)",
-            "security": [{"functionKey": []}],
+            "description": "The function key, and with Secure Webhook the action group's Microsoft Entra ID "
+                           "token (required when RESPONDER_ALERTS_REQUIRE_TOKEN is on; checked whenever sent).",
+            "security": [{"functionKey": []}, {"functionKey": [], "bearer": []}],
             "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
             "responses": {"202": _json("Accepted", "Recorded (and queued unless suppressed or awaiting approval)"),
                           "200": _json("Accepted", "The same alert again: nothing new is done"),
-                          **_errors(400, 413, 422, 503)}}},
+                          **_errors(400), **_alert_errors(), **_errors(413, 422, 503)}}},
         "/api/incidents": {"get": {
             "operationId": "list_incidents", "summary": "Incidents, newest first, paged",
             "security": [{"functionKey": []}],

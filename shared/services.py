@@ -76,7 +76,7 @@ class Services:
 
     @property
     def auth(self):
-        """Who is calling (bearer token or App Service Authentication), for the command API."""
+        """Who is calling: the command API's caller, the alert intake's Secure Webhook token."""
         if self._auth is None:
             from shared.auth import Authenticator
 

@@ -57,7 +57,10 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @schema.parametrize()
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_input_makes_the_api_fail_with_a_server_error(case, served, caller):
-    response = case.call(base_url=served, headers=caller, timeout=30)
+    # The alert intake takes plain webhooks (function key only) here, so the fuzzer reaches its parser; an
+    # operator's token there would be refused (403) before the body is read.
+    headers = {} if case.path == "/api/alerts" else caller
+    response = case.call(base_url=served, headers=headers, timeout=30)
     assert response.status_code < 500, (case.method, case.formatted_path, response.status_code, response.text)
     if response.status_code >= 400:
         content_type = (response.headers.get("content-type") or [""])[0]

@@ -1,6 +1,6 @@
 """The command API through the local runner, with a real HTTP client: every endpoint's happy path, the
-401/403/409/422 answers, approvals (self-approval, expiry), bearer tokens refused for each reason, and
-App Service Authentication's principal header."""
+401/403/409/422 answers, approvals (self-approval, expiry, however the requester's id is spelled), v1 and v2
+bearer tokens accepted and refused for each reason, and App Service Authentication's principal header."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import redis
 
 from tests.conftest import TEST_RULES
 from tests.support.alerts import metric_alert
-from tests.support.identity import client_principal, new_key
+from tests.emulator.keyvault import TENANT
+from tests.support.identity import APP_ID_URI, CLIENT_ID, ISSUERS, OTHER_TENANT, client_principal, new_key, object_id
 from tests.support.processes import RedisServer
 
 OPERATOR, APPROVER = "Responder.Operator", "Responder.Approver"
@@ -103,19 +104,62 @@ async def test_a_caller_without_the_operator_role_is_403(api, issuer, site):
     assert "eve lacks the role Responder.Operator (has: Reader)" == answer.json()["message"]
 
 
+@pytest.mark.parametrize("change", [{"version": "1.0"}, {"version": "1.0", "audience": CLIENT_ID},
+                                    {"version": "2.0"}], ids=["v1-app-id-uri", "v1-client-id", "v2"])
+async def test_v1_and_v2_access_tokens_are_accepted(api, issuer, site, change):
+    answer = await api.post("/api/actions", json=action(site.id, dry_run=True),
+                            headers=issuer.headers(OPERATOR, name="ci-bot@contoso.com", **change))
+    assert answer.status_code == 202, answer.text
+    incident = (await api.get(f"/api/incidents/{answer.json()['incident_id']}")).json()
+    assert incident["requested_by"] == f"ci-bot@contoso.com ({TENANT}/{object_id('ci-bot@contoso.com')}, bearer token)"
+
+
+OTHER_V1_ISSUER = f"https://sts.windows.net/{OTHER_TENANT}/"
+OTHER_V2_ISSUER = f"https://login.microsoftonline.com/{OTHER_TENANT}/v2.0"
+
+
 @pytest.mark.parametrize(("change", "says"), [
-    ({"audience": "api://someone-else"}, "not for this API"),
-    ({"issuer": "https://login.microsoftonline.com/another-tenant/v2.0"}, "issuer is not"),
-    ({"expires_in": -120}, "has expired"),
-    ({"key": "other"}, "signature is not valid"),
-    ({"key": "other", "kid": "unpublished"}, "signed by a key the issuer does not publish"),
+    ({"version": "1.0", "issuer": OTHER_V1_ISSUER, "tenant": OTHER_TENANT}, f"is not tenant {TENANT}"),
+    ({"version": "2.0", "issuer": OTHER_V2_ISSUER, "tenant": OTHER_TENANT}, f"is not tenant {TENANT}"),
+    ({"version": "1.0", "audience": "api://someone-else"}, "not for this API: its audience is 'api://someone-else'"),
+    ({"version": "2.0", "audience": "api://someone-else"}, "not for this API"),
+    ({"version": "2.0", "audience": APP_ID_URI}, f"a v2.0 token must be for {CLIENT_ID}"),  # Entra never issues it
+    ({"version": "1.0", "issuer": ISSUERS["2.0"]}, "is that of v2.0 tokens, but its ver says 1.0"),
+    ({"version": "2.0", "issuer": ISSUERS["1.0"]}, "is that of v1.0 tokens, but its ver says 2.0"),
+    ({"version": "1.0", "tenant": OTHER_TENANT}, f"is for tenant '{OTHER_TENANT}', not {TENANT}"),
+    ({"version": "2.0", "tenant": OTHER_TENANT}, f"is for tenant '{OTHER_TENANT}', not {TENANT}"),
+    ({"version": "2.0", "drop": ("tid",)}, "has no tid claim"),
+    ({"version": "1.0", "expires_in": -120}, "has expired"),
+    ({"version": "2.0", "expires_in": -120}, "has expired"),
+    ({"version": "1.0", "not_before": 600}, "not valid yet"),
+    ({"version": "2.0", "not_before": 600}, "not valid yet"),
+    ({"version": "1.0", "key": "other"}, "signature is not valid"),
+    ({"version": "2.0", "key": "other", "kid": "unpublished"}, "signed by a key the tenant does not publish"),
+    ({"version": "2.0", "algorithm": "HS256"}, "signed with 'HS256'; only RS256 is accepted"),
+    ({"version": "1.0", "algorithm": "RS384"}, "signed with 'RS384'; only RS256 is accepted"),
+    ({"version": "2.0", "ver": "3.0"}, "ver is '3.0'"),
+    ({"version": "2.0", "drop": ("ver",)}, "ver is None"),
+    ({"version": "2.0", "ver": ["2.0"]}, "ver is ['2.0']"),
+    ({"version": "1.0", "audience": "api://" + "x" * 500}, "its audience is 'api://xxx"),
+    ({"version": "1.0", "drop": ("appid",)}, "a v1.0 access token names the calling app in appid"),
+    ({"version": "2.0", "drop": ("azp",)}, "a v2.0 access token names the calling app in azp"),  # an ID token
+    ({"version": "2.0", "oid": "not-a-guid"}, "names no object id (oid)"),
 ])
 async def test_bearer_tokens_are_refused_for_each_reason(api, issuer, site, change, says):
     if change.get("key") == "other":
         change = {**change, "key": new_key()}
     answer = await api.post("/api/actions", json=action(site.id), headers=issuer.headers(OPERATOR, **change))
     assert answer.status_code == 401, answer.text
-    assert says in answer.json()["message"]
+    assert answer.json()["error"] == "unauthorized" and says in answer.json()["message"], answer.json()
+
+
+async def test_a_roles_claim_given_as_a_string_is_one_role(api, issuer, site):
+    refused = await api.post("/api/actions", json=action(site.id), headers=issuer.headers(roles="Reader", name="eve"))
+    assert refused.status_code == 403
+    assert refused.json()["message"] == "eve lacks the role Responder.Operator (has: Reader)"
+    accepted = await api.post("/api/actions", json=action(site.id, dry_run=True),
+                              headers=issuer.headers(roles=OPERATOR))
+    assert accepted.status_code == 202, accepted.text
 
 
 @pytest.mark.parametrize(("body", "says"), [
@@ -185,6 +229,64 @@ async def test_approve_reject_and_cancel(api, issuer, cache):
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     missing = await api.post("/api/incidents/inc-20261125-000000000-abcdef/cancel", headers=issuer.headers(OPERATOR))
     assert missing.status_code == 404
+
+
+ALICE = object_id("alice@contoso.com")
+
+
+@pytest.mark.parametrize("spelling", [ALICE.upper(), "{" + ALICE.upper() + "}", "{" + ALICE + "}"],
+                         ids=["upper", "upper-braces", "braces"])
+async def test_the_requester_cannot_approve_with_its_object_id_spelled_otherwise(api, issuer, cache, spelling):
+    server, client = cache
+    requested = (await api.post("/api/actions", json=full_flush(server),
+                                headers=issuer.headers(OPERATOR, APPROVER, oid=ALICE, version="1.0"))).json()
+    url = f"/api/incidents/{requested['incident_id']}"
+    answer = await api.post(f"{url}/approve", headers=issuer.headers(APPROVER, oid=spelling, name="alice-again"))
+    assert answer.status_code == 403 and answer.json()["error"] == "self_approval", answer.text
+    incident = (await api.get(url)).json()
+    assert incident["status"] == "awaiting_approval" and incident["approved_by"] is None
+    assert client.dbsize() == 100  # nothing ran
+
+
+async def test_an_incident_recorded_with_a_non_canonical_requester_still_refuses_that_requester(api, issuer, cache):
+    from shared import services
+
+    server, client = cache
+    requested = (await api.post("/api/actions", json=full_flush(server), headers=issuer.headers(OPERATOR))).json()
+
+    def as_recorded_before_ids_were_canonical(incident):
+        incident.requester_id = "{" + ALICE.upper() + "}"  # a bare object id, upper case, braces
+        return incident
+
+    await services.current().store.update(requested["incident_id"], as_recorded_before_ids_were_canonical)
+    url = f"/api/incidents/{requested['incident_id']}"
+    answer = await api.post(f"{url}/approve", headers=issuer.headers(APPROVER, oid=ALICE))
+    assert answer.status_code == 403 and answer.json()["error"] == "self_approval", answer.text
+    assert client.dbsize() == 100
+    approved = await api.post(f"{url}/approve", headers=issuer.headers(APPROVER, name="bob@contoso.com"))
+    assert approved.status_code == 200, approved.text
+
+
+async def test_an_app_service_principal_is_the_same_person_as_its_token(api, issuer, cache, monkeypatch):
+    from shared import services
+
+    monkeypatch.setenv("RESPONDER_TRUST_APP_SERVICE_AUTH", "true")
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")
+    services.forget()
+    server, client = cache
+    requested = (await api.post("/api/actions", json=full_flush(server), headers=issuer.headers(OPERATOR))).json()
+    url = f"/api/incidents/{requested['incident_id']}"
+    signed_in = client_principal(APPROVER, oid="{" + ALICE.upper() + "}", name="alice@contoso.com",
+                                 tenant=TENANT.upper())
+    answer = await api.post(f"{url}/approve", headers=signed_in)
+    assert answer.status_code == 403 and answer.json()["error"] == "self_approval", answer.text
+    assert client.dbsize() == 100
+    elsewhere = client_principal(APPROVER, oid=ALICE, tenant=OTHER_TENANT)
+    answer = await api.post(f"{url}/approve", headers=elsewhere)
+    assert answer.status_code == 401 and f"from tenant {OTHER_TENANT}, not {TENANT}" in answer.json()["message"]
+    no_tenant = client_principal(APPROVER, oid=ALICE, tenant=None)
+    answer = await api.post(f"{url}/approve", headers=no_tenant)
+    assert answer.status_code == 401 and "names no tenant id" in answer.json()["message"]
 
 
 async def test_an_expired_approval_is_refused_and_the_incident_cancelled(api, issuer, cache, app_env, monkeypatch):

@@ -50,10 +50,6 @@ class Emulator:
         return f"https://127.0.0.1:{self.login_port}/{TENANT}/discovery/v2.0/keys"
 
     @property
-    def issuer(self) -> str:
-        return f"https://login.microsoftonline.com/{TENANT}/v2.0"
-
-    @property
     def arm_url(self) -> str:
         return f"https://127.0.0.1:{self.arm_port}"
 

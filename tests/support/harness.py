@@ -26,16 +26,22 @@ class AppHarness:
     def services(self) -> services.Services:
         return services.current()
 
-    async def call(self, function: str, method: str, path: str, body: bytes | str | Any = b"",
-                   params: dict[str, str] | None = None, route_params: dict[str, str] | None = None,
-                   headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    async def respond(self, function: str, method: str, path: str, body: bytes | str | Any = b"",
+                      params: dict[str, str] | None = None, route_params: dict[str, str] | None = None,
+                      headers: dict[str, str] | None = None) -> func.HttpResponse:
+        """The function's HttpResponse, headers and all."""
         if not isinstance(body, (bytes, str)):
             body = json.dumps(body)
         if isinstance(body, str):
             body = body.encode()
         request = func.HttpRequest(method, f"http://localhost{path}", headers=headers or {}, params=params or {},
                                    route_params=route_params or {}, body=body)
-        response = await self.functions[function](request)
+        return await self.functions[function](request)
+
+    async def call(self, function: str, method: str, path: str, body: bytes | str | Any = b"",
+                   params: dict[str, str] | None = None, route_params: dict[str, str] | None = None,
+                   headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        response = await self.respond(function, method, path, body, params, route_params, headers)
         text = response.get_body()
         return response.status_code, (json.loads(text) if text else None)
 
