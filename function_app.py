@@ -1,13 +1,14 @@
 """Rollback Responder: the Azure Functions app (Python v2 programming model).
 
 Triggers only: each parses, authenticates and hands on (blueprints/); decisions live in shared/, actions
-in responders/. Start-up validates the settings and the rules file, so a mistake fails the deployment
-loudly instead of the first 3 a.m. alert.
+in responders/. Start-up validates the settings and the rules file; a mistake is logged at ERROR and every
+trigger refuses (503 misconfigured) until it is fixed, rather than the functions silently not indexing
+(GET /api/ready says which setting or rule is wrong).
 """
 
 import azure.functions as func
 
-from blueprints import alerts, commands, incidents, runs
+from blueprints import alerts, commands, incidents, ready, runs
 from shared.startup import check_configuration
 
 check_configuration()
@@ -17,3 +18,4 @@ app.register_functions(alerts.bp)
 app.register_functions(incidents.bp)
 app.register_functions(runs.bp)
 app.register_functions(commands.bp)
+app.register_functions(ready.bp)

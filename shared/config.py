@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Literal, Mapping
 from urllib.parse import urlparse
 
@@ -16,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from shared.durations import parse_duration
 from shared.entra import AZNS_AAD_WEBHOOK_APP_ID, DEFAULT_LOGIN_ENDPOINT, KNOWN_LOGIN_HOSTS, Tenant, canonical_guid
 from shared.errors import ConfigurationError
+
+APP_ROOT = Path(__file__).resolve().parent.parent
 
 _ENV = {
     "storage_connection": "AzureWebJobsStorage",
@@ -111,6 +114,13 @@ class Settings(BaseModel):
         if duration < timedelta(days=1):
             raise ValueError("keep closed incidents at least 1d (or write off)")
         return duration
+
+    @field_validator("rules_path")
+    @classmethod
+    def _in_the_app_folder(cls, value: str) -> str:
+        """Relative to the app's folder (where function_app.py is), not to whatever the working directory is."""
+        path = Path(value)
+        return str(path if path.is_absolute() else APP_ROOT / path)
 
     @field_validator("queue_name")
     @classmethod

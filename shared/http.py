@@ -60,9 +60,9 @@ def answers_errors(handler: Handler) -> Handler:
                                   "Idempotency-Key request finds what was already recorded)")
         except TransitionRefused as error:  # the incident moved on while this request was handled
             return error_response(409, "conflict", str(error))
-        except ConfigurationError as error:
-            log.error("configuration error: %s", error)
-            return error_response(500, "misconfigured", str(error))
+        except ConfigurationError as error:  # the app's settings or rules: 503, so nothing is lost meanwhile
+            log.error("MISCONFIGURED: %s", error)
+            return error_response(503, "misconfigured", f"the responder is misconfigured: {error}")
         except Exception:
             log.exception("unhandled error in %s", handler.__name__)
             return error_response(500, "internal_error", "an unexpected error occurred; it is in the logs")

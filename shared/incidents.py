@@ -4,8 +4,10 @@ Layout (table names get the RESPONDER_TABLE_PREFIX):
   incidents   PK "incident", RK = inverted start time + suffix (so a plain query lists newest first)
               PK "incident", RK "fp-<fingerprint>"  -> which incident an event created (same partition, so
               the incident and its fingerprint are inserted in one transaction: both or neither)
-              PK "incident", RK "open-<incident RK>" -> an incident not yet final (inserted with it, removed
-              when it ends): the periodic work reads this range, so it grows with open work, not with history
+  open        PK "open", RK = the incident's RK          an incident not yet final, with what the periodic work
+              needs to judge it (status, when it is due, the approval window): written before the incident and
+              after each change of those, removed when it ends. The reconciler reads only this table and reads an
+              incident only to act on it, so a pass costs as much as there is open work, however long the history
   timeline    PK = incident id, RK "t-<time>-<rand>"   append-only timeline entries
               PK = incident id, RK "s-<index>"         one progress record per plan step (ETag writes)
 """
@@ -54,8 +56,31 @@ def row_key_of(incident_id: str) -> str:
     return f"{_MAX_MS - millis:013d}-{suffix}"
 
 
-def _open_row(incident_id: str) -> dict[str, Any]:
-    return {"PartitionKey": INCIDENT_PARTITION, "RowKey": f"open-{row_key_of(incident_id)}", "incident_id": incident_id}
+def _open_key(incident_id: str) -> tuple[str, str]:
+    return "open", row_key_of(incident_id)
+
+
+class OpenIncident(BaseModel):
+    """An open incident as the index holds it: enough to judge whether it needs the reconciler."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    incident_id: str
+    status: Status
+    due: datetime
+    approval_expires_at: datetime | None = None
+    approved: bool = False
+
+    @classmethod
+    def of(cls, incident: Incident) -> OpenIncident:
+        return cls(incident_id=incident.id, status=incident.status, due=incident.due_at,
+                   approval_expires_at=incident.approval_expires_at, approved=incident.approved_at is not None)
+
+    def to_entity(self) -> dict[str, Any]:
+        partition, row = _open_key(self.incident_id)
+        entity = self.model_dump(mode="python", exclude_none=True) | {"PartitionKey": partition, "RowKey": row}
+        entity["status"] = str(self.status)
+        return entity
 
 
 def _row_key_at(moment: datetime) -> str:
@@ -114,6 +139,13 @@ class Incident(BaseModel):
         values["linked_fingerprints"] = [f for f in (values.get("linked_fingerprints") or "").split(",") if f]
         return cls.model_validate(values | {"etag": entity.get("_etag")})
 
+    @property
+    def due_at(self) -> datetime:
+        """When the incident should next have moved: its queued follow-up, or else its last write."""
+        if self.next_check_at is not None and self.next_check_at > self.updated_at:
+            return self.next_check_at
+        return self.updated_at
+
     def public(self) -> dict[str, Any]:
         """The JSON the API returns (the raw payload is left to the detail view)."""
         return self.model_dump(mode="json", exclude={"raw"})
@@ -166,15 +198,22 @@ class IncidentStore:
     async def _timeline(self):
         return await self._tables.table("timeline")
 
+    async def _open_index(self):
+        return await self._tables.table("open")
+
     async def create(self, incident: Incident) -> tuple[Incident, bool]:
         """Insert the incident and its fingerprint together. Returns (incident, created); when the fingerprint
         is already taken, nothing is written and the incident that holds it is returned instead."""
         table = await self._incidents()
         fingerprint_row = {"PartitionKey": INCIDENT_PARTITION, "RowKey": f"fp-{incident.fingerprint}",
                            "incident_id": incident.id}
+        existing = await self.find_by_fingerprint(incident.fingerprint)  # the common duplicate: one point read
+        if existing is not None:
+            return existing, False
         rows = [incident.to_entity(), fingerprint_row]
-        if not is_final(incident.status):
-            rows.append(_open_row(incident.id))
+        indexed = not is_final(incident.status)
+        if indexed:  # first, so an open incident is never missing from the index (a stray row is mended)
+            await tables.insert(await self._open_index(), OpenIncident.of(incident).to_entity())
         try:
             try:
                 await tables.insert_together(table, rows)
@@ -184,6 +223,8 @@ class IncidentStore:
                 rows[0] = _compacted(incident, refused).to_entity()
                 await tables.insert_together(table, rows)
         except tables.EntityExists:
+            if indexed:
+                await self._close(incident.id)
             existing = await self.find_by_fingerprint(incident.fingerprint)
             if existing is None:  # only the incident row can have collided: a new id will do
                 raise
@@ -224,8 +265,11 @@ class IncidentStore:
             except tables.EntityChanged:
                 continue
             changed.etag = etag
-            if is_final(changed.status) and not is_final(current.status):
-                await self._close(incident_id)
+            if is_final(changed.status):
+                if not is_final(current.status):
+                    await self._close(incident_id)
+            elif OpenIncident.of(changed) != OpenIncident.of(current):
+                await self._index(changed)
             return changed
         raise tables.StoreError(f"incident {incident_id} kept changing under 20 attempts to update it")
 
@@ -303,34 +347,42 @@ class IncidentStore:
                                               limit, _decode_cursor(cursor))
         return Page(items=[Incident.from_entity(row) for row in rows], next_cursor=_encode_cursor(token))
 
+    async def _index(self, incident: Incident) -> None:
+        """Bring the open index's row of an incident up to date (unconditionally: the incident is the truth)."""
+        await tables.upsert(await self._open_index(), OpenIncident.of(incident).to_entity())
+
     async def _close(self, incident_id: str) -> None:
         """Take an incident that ended out of the open index (the reconciler mends a crash in between)."""
-        row = _open_row(incident_id)
+        partition, row = _open_key(incident_id)
         with contextlib.suppress(tables.EntityMissing):
-            await tables.delete(await self._incidents(), row["PartitionKey"], row["RowKey"])
+            await tables.delete(await self._open_index(), partition, row)
 
-    async def open(self) -> list[Incident]:
-        """Every incident not yet final, read through the open index: one range query (paged by continuation
-        token, as Table Storage may answer short pages) and a point read each. An index row whose incident has
-        ended (a crash between the two writes) is removed here."""
-        rows = tables.query(await self._incidents(), "PartitionKey eq @pk and RowKey ge 'open-' and RowKey lt 'open.'",
-                            {"pk": INCIDENT_PARTITION})
-        ids = [row["incident_id"] async for row in rows]
-        found: list[Incident] = []
-        for incident_id in ids:
+    async def open(self) -> list[OpenIncident]:
+        """Every incident not yet final, as the open index holds it: one query of that table (paged by
+        continuation token, as Table Storage may answer short pages), no incident read."""
+        rows = tables.query(await self._open_index(), "PartitionKey eq 'open'")
+        found = []
+        async for row in rows:
             try:
-                incident = await self.get(incident_id)
-            except IncidentNotFound:
-                await self._close(incident_id)
-                continue
-            except (ValueError, KeyError) as error:  # written by another version, say: never stop the sweep
-                log.error("open incident %s is unreadable and was skipped: %s", incident_id, error)
-                continue
-            if is_final(incident.status):
-                await self._close(incident_id)
-            else:
-                found.append(incident)
+                found.append(OpenIncident.model_validate(row))
+            except ValueError as error:  # written by another version, say: never stop the sweep
+                log.error("open-index row %s is unreadable and was skipped: %s", row.get("RowKey"), error)
         return found
+
+    async def refresh(self, entry: OpenIncident) -> Incident | None:
+        """The incident behind an index row, read now; None (and the row removed, or mended) if it has ended or
+        the row no longer says what the incident does."""
+        try:
+            incident = await self.get(entry.incident_id)
+        except IncidentNotFound:
+            await self._close(entry.incident_id)
+            return None
+        if is_final(incident.status):
+            await self._close(entry.incident_id)
+            return None
+        if OpenIncident.of(incident) != entry:
+            await self._index(incident)
+        return incident
 
     async def remove_closed_before(self, cutoff: datetime, limit: int = 200) -> int:
         """Delete up to `limit` final incidents that started before `cutoff`, with their fingerprints, timeline

@@ -41,8 +41,8 @@ _ERRORS = {400: "Not JSON, or bad query parameters", 401: "No or an invalid call
            403: "The caller lacks the role (or may not approve its own destructive request)",
            404: "No such incident", 409: "The incident is not in a state that allows this",
            413: "Body over 1 MiB", 422: "Valid JSON of the wrong shape; each wrong field is named",
-           503: "The incident store or the token signing keys are unavailable; nothing was accepted: retry "
-                "(Retry-After)"}
+           503: "The incident store or the token signing keys are unavailable, or the app is misconfigured "
+                "(`misconfigured` names the setting or rule); nothing was accepted: retry (Retry-After)"}
 _ALERT_ERRORS = {401: "No token where one is required (RESPONDER_ALERTS_REQUIRE_TOKEN), or an invalid one",
                  403: "A valid token, but not from the AzNS AAD Webhook app or without the app role "
                       "ActionGroupsSecureWebhook"}
@@ -120,6 +120,10 @@ def document() -> dict[str, Any]:
                                                                      "action, not its requester)"),
         "/api/incidents/{incident_id}/reject": _decision("reject", "Reject (Responder.Approver)"),
         "/api/incidents/{incident_id}/cancel": _decision("cancel", "Cancel (Responder.Operator or Approver)"),
+        "/api/ready": {"get": {"operationId": "readiness", "summary": "Is this deployment able to work: settings, "
+                               "rules and the incident store, checked now", "security": [{"functionKey": []}],
+                               "responses": {"200": {"description": "Ready: the rules loaded", "content": {
+                                   "application/json": {"schema": {"type": "object"}}}}, **_errors(503)}}},
         "/api/openapi.json": {"get": {"operationId": "openapi_document", "summary": "This document",
                                       "security": [], "responses": {"200": {"description": "OpenAPI 3 document"}}}},
     }

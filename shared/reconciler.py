@@ -2,9 +2,10 @@
 re-driven, a bounded number of times, then failed with the reason; approvals whose window closed are expired;
 closed incidents past the retention are removed. Never leaves one hanging silently.
 
-Each pass reads the open-incident index, so it costs as much as there is open work, however long the history.
-An incident is due when its waiting step's follow-up message is (`next_check_at`), or, with none queued, when it
-was last written; one that is `RESPONDER_STUCK_AFTER` overdue is re-driven. That bounds what an instance crash
+Each pass reads the open-incident index (and an incident only to act on it), so it costs as much as there is
+open work, however long the history. An incident is due when its waiting step's follow-up message is
+(`next_check_at`), or, with none queued, when it was last written; one that is `RESPONDER_STUCK_AFTER` overdue is
+re-driven. That bounds what an instance crash
 costs: the grace plus the timer's period (1 min + 1 min by default), where the host's own redelivery of a
 message held by a dead instance can take 10 minutes.
 """
@@ -13,10 +14,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Awaitable
 
-from shared.incidents import Incident
+from shared.incidents import Incident, OpenIncident
 from shared.services import Services
 from shared.status import Status
 
@@ -30,11 +31,14 @@ class Summary:
     expired: list[str] = field(default_factory=list)
 
 
-def due_at(incident: Incident) -> datetime:
-    """When the incident should next have moved: its queued follow-up, or its last write."""
-    if incident.next_check_at is not None and incident.next_check_at > incident.updated_at:
-        return incident.next_check_at
-    return incident.updated_at
+def needs(entry: OpenIncident | Incident, now: datetime, grace: timedelta) -> str | None:
+    """What an open incident needs from the reconciler: "expire" (its approval window closed), "redrive" (it is
+    `grace` overdue), or None. Pure; judged on the index row first, then again on the incident itself."""
+    approved = entry.approved if isinstance(entry, OpenIncident) else entry.approved_at is not None
+    due = entry.due if isinstance(entry, OpenIncident) else entry.due_at
+    if entry.status is Status.AWAITING_APPROVAL and not approved:  # waits for a person, not for a message
+        return "expire" if entry.approval_expires_at and entry.approval_expires_at < now else None
+    return "redrive" if now - due > grace else None
 
 
 async def reconcile(services: Services) -> Summary:
@@ -42,13 +46,14 @@ async def reconcile(services: Services) -> Summary:
     from shared.commands import expire
 
     summary, now, grace = Summary(), services.clock(), services.settings.stuck_after
-    for incident in await services.store.open():
-        waits_for_a_person = incident.status is Status.AWAITING_APPROVAL and incident.approved_at is None
-        if waits_for_a_person:
-            if incident.approval_expires_at and incident.approval_expires_at < now:
-                await _each(incident, expire(services, incident), summary.expired)
+    for entry in await services.store.open():
+        if needs(entry, now, grace) is None:
             continue
-        if now - due_at(incident) > grace:
+        incident = await services.store.refresh(entry)
+        action = needs(incident, now, grace) if incident is not None else None
+        if action == "expire":
+            await _each(incident, expire(services, incident), summary.expired)
+        elif action == "redrive":
             await _each(incident, _redrive(services, incident, summary), None)
     return summary
 
@@ -73,7 +78,7 @@ async def _each(incident: Incident, work: Awaitable[Any], done: list[str] | None
 
 async def _redrive(services: Services, incident: Incident, summary: Summary) -> None:
     settings, store = services.settings, services.store
-    idle = f"no progress in {incident.status} since {due_at(incident):%Y-%m-%dT%H:%M:%SZ}"
+    idle = f"no progress in {incident.status} since {incident.due_at:%Y-%m-%dT%H:%M:%SZ}"
     if incident.redrives >= settings.max_redrives:
         reason = f"stuck: {idle}, after {incident.redrives} re-drives; a person must look at it"
         await store.append(incident.id, "reconciler", "failed", reason)

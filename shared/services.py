@@ -128,6 +128,7 @@ def current() -> Services:
     services = _by_loop.get(loop)
     if services is None:
         services = Services(Settings.from_env())
+        services.rules  # a broken rules file refuses every trigger (ConfigurationError), not just some
         _by_loop[loop] = services
     return services
 

@@ -120,6 +120,11 @@ async def delete_if_unchanged(table: TableClient, partition: str, row: str, etag
         await table.delete_entity(partition, row, etag=etag, match_condition=MatchConditions.IfNotModified)
 
 
+async def upsert(table: TableClient, entity: dict[str, Any]) -> None:
+    with _translated(f"upsert {entity['PartitionKey']}/{entity['RowKey']}"):
+        await table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+
+
 async def delete(table: TableClient, partition: str, row: str) -> None:
     with _translated(f"delete {partition}/{row}"):
         await table.delete_entity(partition, row)

@@ -194,3 +194,55 @@ async def test_a_cooldown_can_be_given_back_only_by_its_holder(storage):
     assert (await guards.claim_cooldown("swap_back|/site", timedelta(minutes=30), "inc-3")).incident_id == "inc-1"
     await guards.release_cooldown("swap_back|/site", "inc-1")
     assert (await guards.claim_cooldown("swap_back|/site", timedelta(minutes=30), "inc-3")).incident_id == "inc-3"
+
+
+async def test_the_open_index_holds_exactly_the_incidents_not_yet_final(storage, clock):
+    store, _ = storage
+    running, _ = await store.create(incident(clock))
+    clock.advance(seconds=1)
+    ending, _ = await store.create(incident(clock))
+    clock.advance(seconds=1)
+    await store.create(incident(clock, status=Status.SUPPRESSED))  # final from the start: never indexed
+
+    assert {i.incident_id for i in await store.open()} == {running.id, ending.id}
+    await store.move(ending.id, Status.RUNNING, "started")
+    assert {(i.incident_id, i.status) for i in await store.open()} == {(running.id, Status.ACCEPTED),
+                                                                       (ending.id, Status.RUNNING)}
+    await store.move(ending.id, Status.RESOLVED, "done")
+    assert [i.incident_id for i in await store.open()] == [running.id]
+    open_rows = [row async for row in tables.query(await store._open_index(), "PartitionKey eq 'open'")]
+    assert [row["incident_id"] for row in open_rows] == [running.id]
+
+
+async def test_an_index_row_left_by_a_crash_after_the_incident_ended_is_mended(storage, clock):
+    store, _ = storage
+    created, _ = await store.create(incident(clock))
+    ended = (await store.get(created.id)).model_copy(update={"status": Status.FAILED})
+    await tables.replace_if_unchanged(await store._incidents(), ended.to_entity(), created.etag)  # no _close
+
+    [entry] = await store.open()
+    assert await store.refresh(entry) is None
+    assert await store.open() == []
+    rows = [row async for row in tables.query(await store._open_index(), "PartitionKey eq 'open'")]
+    assert rows == []
+
+
+async def test_retention_removes_old_closed_incidents_with_their_timeline_and_keeps_open_ones(storage, clock):
+    store, _ = storage
+    old_closed, _ = await store.create(incident(clock, status=Status.SUPPRESSED))
+    await store.append(old_closed.id, "intake", "suppressed", "no rule matches")
+    old_open, _ = await store.create(incident(clock))
+    clock.advance(days=100)
+    recent_closed, _ = await store.create(incident(clock, status=Status.SUPPRESSED))
+
+    removed = await store.remove_closed_before(clock() - timedelta(days=90))
+
+    assert removed == 1
+    with pytest.raises(IncidentNotFound):
+        await store.get(old_closed.id)
+    assert await store.timeline(old_closed.id) == []
+    assert await store.find_by_fingerprint(old_closed.fingerprint) is None
+    assert (await store.get(old_open.id)).status is Status.ACCEPTED  # still open: kept whatever its age
+    assert (await store.get(recent_closed.id)).id == recent_closed.id
+    again, _ = await store.create(incident(clock, fingerprint=old_closed.fingerprint))
+    assert again.id != old_closed.id  # its fingerprint went with it

@@ -33,11 +33,52 @@ def test_function_app_start_up_imports_no_heavy_sdk(tmp_path):
     assert not [m for m in modules if m.startswith(HEAVY)]
 
 
-def test_function_app_refuses_to_start_with_a_broken_rules_file(tmp_path):
+_TRY_A_TRIGGER = """
+import asyncio, json, function_app
+import azure.functions as func
+fns = {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
+req = func.HttpRequest("POST", "http://localhost/api/alerts", headers={}, params={}, route_params={}, body=b"{}")
+answer = asyncio.run(fns["receive_alert"](req))
+print(json.dumps({"functions": sorted(fns), "status": answer.status_code, "body": json.loads(answer.get_body()),
+                  "retry": answer.headers.get("Retry-After")}))
+"""
+
+
+def test_a_broken_rules_file_is_loud_but_every_function_still_indexes(tmp_path):
+    """Raising at import would index no function: the webhook would answer 404, which Azure Monitor does not
+    retry, and the deployment would look fine. Instead: an ERROR at start-up, and 503 misconfigured (retried)."""
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n  - name: oops\n    match: {}\n    component: backend\n    steps: [{kind: nope}]\n")
-    result = subprocess.run([sys.executable, "-c", "import function_app"], cwd=ROOT, capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-c", _TRY_A_TRIGGER], cwd=ROOT, capture_output=True, text=True,
                             env={**os.environ, "AzureWebJobsStorage": "UseDevelopmentStorage=true",
                                  "RESPONDER_QUEUE": "runs", "RESPONDER_RULES_PATH": str(rules)})
-    assert result.returncode != 0
-    assert "rule 'oops' (rules[0]) steps[0].kind: unknown step kind 'nope'" in result.stderr
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout)
+    assert {"receive_alert", "run_incident", "reconcile_incidents", "readiness"} <= set(outcome["functions"])
+    assert outcome["status"] == 503 and outcome["retry"]
+    assert outcome["body"]["error"] == "misconfigured"
+    assert "rule 'oops' (rules[0]) steps[0].kind: unknown step kind 'nope'" in outcome["body"]["message"]
+    assert "MISCONFIGURED" in result.stderr and "unknown step kind 'nope'" in result.stderr
+
+
+def test_a_missing_setting_is_named_by_every_trigger(tmp_path):
+    env = {key: value for key, value in os.environ.items() if key != "AzureWebJobsStorage"}
+    result = subprocess.run([sys.executable, "-c", _TRY_A_TRIGGER], cwd=ROOT, capture_output=True, text=True,
+                            env={**env, "RESPONDER_QUEUE": "runs"})
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout)
+    assert outcome["status"] == 503 and "AzureWebJobsStorage: required" in outcome["body"]["message"]
+
+
+def test_the_rules_path_is_relative_to_the_app_folder_not_the_working_directory(tmp_path):
+    from shared.config import Settings
+
+    settings = Settings.from_env({"AzureWebJobsStorage": "UseDevelopmentStorage=true", "RESPONDER_QUEUE": "runs",
+                                  "RESPONDER_RULES_PATH": "rules.yaml"})
+    assert Path(settings.rules_path) == ROOT / "rules.yaml"
+    code = "import function_app; from shared import services; print('ok')"
+    result = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); {code}"],
+                            cwd=tmp_path, capture_output=True, text=True,
+                            env={**os.environ, "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+                                 "RESPONDER_QUEUE": "runs", "RESPONDER_RULES_PATH": "rules.yaml"})
+    assert result.returncode == 0 and "MISCONFIGURED" not in result.stderr, result.stderr
