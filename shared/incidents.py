@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared import tables
 from shared.plan import Plan
-from shared.redact import scrub
+from shared.redact import scrub, scrub_head
 from shared.status import Status, is_final, transition
 
 log = logging.getLogger("responder.incidents")
@@ -226,7 +226,7 @@ class IncidentStore:
                      duration: timedelta | float | None = None) -> TimelineEntry:
         now = self._clock()
         seconds = duration.total_seconds() if isinstance(duration, timedelta) else duration
-        entry = TimelineEntry(time=now, step=step, outcome=outcome, detail=scrub(detail)[:_DETAIL_LIMIT],
+        entry = TimelineEntry(time=now, step=step, outcome=outcome, detail=scrub_head(detail, _DETAIL_LIMIT),
                               duration_ms=None if seconds is None else int(seconds * 1000))
         entity = entry.model_dump(mode="json", exclude_none=True)
         entity.update(PartitionKey=incident_id, RowKey=f"t-{now:%Y%m%dT%H%M%S.%f}-{secrets.token_hex(2)}")
