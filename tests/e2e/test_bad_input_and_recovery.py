@@ -10,6 +10,8 @@ import pytest
 from shared import executor, reconciler
 from shared.status import Status
 from tests.support.alerts import metric_alert
+from tests.support.bodies import NOT_ACCEPTABLE_JSON
+from tests.support.hang import hang_guard
 
 APP = "augeo-production-api"
 
@@ -32,6 +34,28 @@ async def test_bad_alert_bodies_get_a_json_error_that_says_what_is_wrong(app, bo
     assert page["items"] == []  # nothing was recorded for input that was refused
 
 
+# Each endpoint family that reads a JSON body: the webhook, the command API, an approval decision.
+JSON_ENDPOINTS = {
+    "alerts": ("receive_alert", "/api/alerts", {}, None),
+    "actions": ("request_action", "/api/actions", {}, "Responder.Operator"),
+    "approve": ("approve_incident", "/api/incidents/inc-20261125-000000000-abcdef/approve",
+                {"incident_id": "inc-20261125-000000000-abcdef"}, "Responder.Approver"),
+}
+
+
+@pytest.mark.parametrize("endpoint", sorted(JSON_ENDPOINTS))
+@pytest.mark.parametrize("kind", sorted(NOT_ACCEPTABLE_JSON))
+async def test_bodies_that_are_not_acceptable_json_are_400_on_every_endpoint(app, issuer, endpoint, kind):
+    """Deep nesting was a RecursionError and a 5,000-digit integer a ValueError: both answered 500."""
+    function, path, route_params, role = JSON_ENDPOINTS[endpoint]
+    body, says = NOT_ACCEPTABLE_JSON[kind]
+    with hang_guard(10, f"POST {path} with {kind}"):
+        status, answer = await app.call(function, "POST", path, body, route_params=route_params,
+                                        headers=issuer.headers(role) if role else None)
+    assert (status, answer["error"]) == (400, "invalid_json"), answer
+    assert says in answer["message"]
+
+
 async def test_an_invalid_common_schema_alert_names_each_missing_field(app):
     status, answer = await app.post_alert({"schemaId": "azureMonitorCommonAlertSchema",
                                            "data": {"essentials": {"alertRule": "x"}}})
@@ -44,6 +68,15 @@ async def test_a_declared_oversized_body_is_refused_before_reading_it(app):
     status, answer = await app.call("receive_alert", "POST", "/api/alerts", b"{}",
                                     headers={"Content-Length": str(5 << 20)})
     assert status == 413 and answer["error"] == "payload_too_large"
+
+
+@pytest.mark.parametrize(("declared", "status"), [("\u00b2", 422), ("9" * 5_000, 413), ("00000000042", 422)],
+                         ids=["superscript two", "5,000 digits", "leading zeros"])
+async def test_an_odd_declared_length_is_not_a_500(app, declared, status):
+    """`²` passes str.isdigit() and fails int(); 5,000 digits pass neither int() nor the 1 MiB limit."""
+    answer_status, answer = await app.call("receive_alert", "POST", "/api/alerts", b"{}",
+                                           headers={"Content-Length": declared})
+    assert answer_status == status and answer["error"] in ("payload_too_large", "unknown_schema")
 
 
 @pytest.mark.parametrize(("params", "message"), [
