@@ -3,6 +3,7 @@ storage or the run queue fails midway."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -93,6 +94,39 @@ async def test_an_odd_declared_length_is_not_a_500(app, declared, status):
 async def test_bad_incident_queries_are_400_with_the_reason(app, params, message):
     status, answer = await app.list_incidents(**params)
     assert status == 400 and message in answer["message"]
+
+
+def _cursor(token: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode().rstrip("=")
+
+
+ODD_QUERIES = {
+    "limit ²": ({"limit": "\u00b2"}, "limit must be a whole number from 1 to 200"),  # isdigit() but not int()
+    "limit in Arabic-Indic digits": ({"limit": "\u0663"}, "limit must be"),  # int() reads it as 3
+    "limit of 5,000 digits": ({"limit": "9" * 5_000}, "limit must be"),  # over int()'s digit limit
+    "status of 10,000 characters": ({"status": "x" * 10_000}, "status must be one of"),
+    "component of 10,000 characters": ({"component": "x" * 10_000}, "component must be at most 128"),
+    "component with a control character": ({"component": "back\x00end"}, "component must be"),
+    "since of 10,000 characters": ({"since": "2" * 10_000}, "since must be"),
+    "cursor of 100,000 characters": ({"cursor": "A" * 100_000}, "cursor is not one this API returned"),
+    "cursor of nested arrays": ({"cursor": base64.urlsafe_b64encode(b"[" * 3_000).decode()}, "cursor is not one"),
+    "cursor that is not base64url": ({"cursor": "eyJ+/"}, "cursor is not one"),
+    "cursor with a number for a key": ({"cursor": _cursor({"PartitionKey": 5})}, "cursor is not one"),
+    "cursor with other keys": ({"cursor": _cursor({"a": "b"})}, "cursor is not one"),
+    "cursor with a control character": ({"cursor": _cursor({"PartitionKey": "a", "RowKey": "\n"})},
+                                        "cursor is not one"),
+    "an unknown parameter with a long name": ({"colour" * 2_000: "red"}, "unknown query parameter(s): colour"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ODD_QUERIES))
+async def test_odd_query_values_are_a_400_that_names_the_parameter(app, kind):
+    """Some were 500s (`limit=²`, 5,000 digits, a cursor of nested arrays), others went to storage or came back
+    whole in the message."""
+    params, message = ODD_QUERIES[kind]
+    status, answer = await app.list_incidents(**params)
+    assert (status, answer["error"]) == (400, "invalid_query"), answer
+    assert message in answer["message"] and len(answer["message"]) < 400, answer["message"][:400]
 
 
 async def test_an_unknown_incident_is_a_json_404(app):
