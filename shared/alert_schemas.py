@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared.events import RAW_LIMIT, Condition, Event, PayloadError, Severity
 from shared.redact import capped_json
@@ -75,6 +75,7 @@ class _Loose(BaseModel):
 class _Essentials(_Loose):
     alert_id: str = Field(alias="alertId", min_length=1)
     alert_rule: str | None = Field(alias="alertRule")  # null for cost budget alerts
+    alert_rule_id: str | None = Field(default=None, validation_alias=AliasChoices("alertRuleID", "alertRuleId"))
     severity: str | None  # likewise
     signal_type: str | None = Field(default=None, alias="signalType")
     monitor_condition: str = Field(alias="monitorCondition")
@@ -124,6 +125,7 @@ def _read_common(payload: dict[str, Any]) -> Event:
         source="alert",
         schema_name=f"common/{service}",
         rule_name=essentials.alert_rule or unnamed,
+        rule_id=essentials.alert_rule_id or None,
         alert_id=essentials.alert_id,
         severity=severity_of(essentials.severity),
         signal_type=_signal_type(essentials.signal_type),
@@ -165,6 +167,7 @@ def _read_metric_2019(payload: dict[str, Any]) -> Event:
         source="alert",
         schema_name="metric-alert-2019",
         rule_name=context.name,
+        rule_id=context.id or None,
         alert_id=None,  # context.id names the rule, not this firing; the fingerprint uses rule+target+time
         severity=severity_of(context.severity),
         signal_type="Metric",
@@ -201,6 +204,7 @@ def _read_classic(payload: dict[str, Any]) -> Event:
         source="alert",
         schema_name="classic-app-insights" if is_app_insights else "classic-metric",
         rule_name=context.name,
+        rule_id=context.id or None,  # the classic alert rule's resource id
         alert_id=None,
         severity=None,  # classic alerts carry no severity
         signal_type="Metric" if (context.condition_type or "Metric").lower() == "metric" else context.condition_type,
