@@ -57,6 +57,20 @@ async def test_bodies_that_are_not_acceptable_json_are_400_on_every_endpoint(app
     assert says in answer["message"]
 
 
+@pytest.mark.parametrize("target", [
+    "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/" + "a" * 900_000,  # well-formed, huge
+    "x" * 900_000,
+], ids=["well-formed", "not a resource id"])
+async def test_an_action_on_a_huge_target_is_a_422_naming_it(app, issuer, target):
+    """A well-formed huge id went into the plan and the incident record, which storage refused: a 503."""
+    status, answer = await app.call("request_action", "POST", "/api/actions",
+                                    {"action": "swap_back", "target": target, "reason": "hostile"},
+                                    headers=issuer.headers("Responder.Operator"))
+    assert (status, answer["error"]) == (422, "invalid_request"), answer
+    assert any(problem.startswith("target:") for problem in answer["problems"])
+    assert len(answer["message"]) < 1_000
+
+
 async def test_an_invalid_common_schema_alert_names_each_missing_field(app):
     status, answer = await app.post_alert({"schemaId": "azureMonitorCommonAlertSchema",
                                            "data": {"essentials": {"alertRule": "x"}}})
