@@ -91,7 +91,7 @@ def document() -> dict[str, Any]:
                  "schema": {"type": "string", "maxLength": 64}},
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
                 {"name": "cursor", "in": "query", "description": "the next_cursor of the previous page",
-                 "schema": {"type": "string", "maxLength": 1024}}],
+                 "schema": {"type": "string", "maxLength": 1024, "pattern": "^[A-Za-z0-9_-]*$"}}],
             "responses": {"200": _json("IncidentPage", "One page"), **_errors(400, 503)}}},
         "/api/incidents/{incident_id}": {"get": {
             "operationId": "get_incident", "summary": "One incident with its timeline and step records",
