@@ -96,7 +96,8 @@ def main() -> None:
             rules = Path(scratch, "rules.yaml")
             rules.write_text((ROOT / "rules.yaml").read_text())
             os.environ.update({"AzureWebJobsStorage": azurite.connection_string, "RESPONDER_RULES_PATH": str(rules),
-                               "RESPONDER_TABLE_PREFIX": f"h{uuid.uuid4().hex[:8]}", "RESPONDER_QUEUE": "bench-hostile"})
+                               "RESPONDER_TABLE_PREFIX": f"h{uuid.uuid4().hex[:8]}",
+                               "RESPONDER_QUEUE": "bench-hostile"})
             for name, ms in asyncio.run(all_intakes(args.repeat)).items():
                 rows[name]["intake"] = ms
     finally:

@@ -334,6 +334,11 @@ def _problems(error: ValidationError) -> list[str]:
     return problems
 
 
+def _shown(text: str, longest: int = 80) -> str:
+    """A value from the payload as a message quotes it: cut, so that a refusal never echoes a huge input."""
+    return text if len(text) <= longest else f"{text[:longest]}... ({len(text):,} characters)"
+
+
 def read(payload: Any) -> Event:
     if not isinstance(payload, dict):
         raise PayloadError(422, "unknown_schema", f"an alert payload is a JSON object, not {type(payload).__name__}")
@@ -342,7 +347,7 @@ def read(payload: Any) -> Event:
         reader = _BY_SCHEMA_ID.get(schema_id.lower())
         if reader is None:
             raise PayloadError(
-                422, "unknown_schema", f"schemaId {schema_id!r} is not supported; expected {_LOOKED_FOR}"
+                422, "unknown_schema", f"schemaId {_shown(repr(schema_id))} is not supported; expected {_LOOKED_FOR}"
             )
         name = schema_id
     elif "status" in payload and "context" in payload:
@@ -350,7 +355,7 @@ def read(payload: Any) -> Event:
     elif "AlertRuleName" in payload and "SearchQuery" in payload:
         reader, name = _read_log_search, "log search alert"
     else:
-        present = ", ".join(sorted(map(str, payload))[:12]) or "none"
+        present = ", ".join(_shown(key, 40) for key in sorted(map(str, payload))[:12]) or "none"
         raise PayloadError(
             422, "unknown_schema",
             f"the payload matches no known alert schema: expected {_LOOKED_FOR}; top-level keys present: {present}",
@@ -365,4 +370,5 @@ def read(payload: Any) -> Event:
             422, "invalid_payload", f"{name} payload is missing or has invalid fields: {'; '.join(problems)}", problems
         ) from None
     except ValueError as error:  # a timestamp that is not ISO 8601
-        raise PayloadError(422, "invalid_payload", f"{name} payload has an invalid value: {error}") from None
+        raise PayloadError(422, "invalid_payload", f"{name} payload has an invalid value: {_shown(str(error), 200)}"
+                           ) from None

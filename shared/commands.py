@@ -23,7 +23,8 @@ class ActionRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
-    action: str = Field(min_length=1, description="A responder id: swap_back, flush_cache, restart, ...")
+    action: str = Field(min_length=1, max_length=64,
+                        description="A responder id: swap_back, flush_cache, restart, ...")
     target: str = Field(min_length=1, max_length=ID_LIMIT, description="The Azure resource id to act on.")
     params: dict[str, Any] = Field(default_factory=dict, description="The responder's parameters.")
     reason: str = Field(min_length=3, max_length=500, description="Why: goes on the incident record.")

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from shared.errors import PayloadError
+from shared.redact import scrub
 
 __all__ = ["Condition", "Event", "PayloadError", "Severity", "capped", "fingerprint_of", "parse_alert"]
 
@@ -72,7 +73,11 @@ class Event(BaseModel):
     @field_validator(*_LIMITS, mode="before")
     @classmethod
     def _fits_the_store(cls, value: Any, info: ValidationInfo) -> Any:
-        return capped(value, _LIMITS[info.field_name]) if isinstance(value, str) else value
+        if not isinstance(value, str):
+            return value
+        if info.field_name == "description":  # free text, which may quote a connection string
+            value = scrub(value)
+        return capped(value, _LIMITS[info.field_name])
 
     @model_validator(mode="before")
     @classmethod

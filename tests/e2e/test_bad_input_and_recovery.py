@@ -71,6 +71,14 @@ async def test_an_action_on_a_huge_target_is_a_422_naming_it(app, issuer, target
     assert len(answer["message"]) < 1_000
 
 
+async def test_an_unknown_huge_action_is_a_422_that_does_not_echo_it(app, issuer):
+    status, answer = await app.call("request_action", "POST", "/api/actions",
+                                    {"action": "a" * 900_000, "target": "x", "reason": "hostile"},
+                                    headers=issuer.headers("Responder.Operator"))
+    assert (status, answer["error"]) == (422, "invalid_request") and "action:" in answer["message"]
+    assert len(answer["message"]) < 1_000
+
+
 async def test_an_invalid_common_schema_alert_names_each_missing_field(app):
     status, answer = await app.post_alert({"schemaId": "azureMonitorCommonAlertSchema",
                                            "data": {"essentials": {"alertRule": "x"}}})

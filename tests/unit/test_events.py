@@ -304,3 +304,24 @@ def test_without_a_rule_id_the_rule_name_still_tells_rules_apart():
     first, second = fixture("legacy_log_analytics_alert.json"), fixture("legacy_log_analytics_alert.json")
     second["AlertRuleName"] = "OtherRule"
     assert parse_alert(first).fingerprint != parse_alert(second).fingerprint
+
+
+def test_a_secret_in_the_description_never_reaches_the_event():
+    payload = fixture("common_metric_static.json")
+    payload["data"]["essentials"]["description"] = "login failed with password=hunter2hunter2 for sa"
+    event = parse_alert(payload)
+    assert "hunter2hunter2" not in event.description and "password=***" in event.description
+    assert "hunter2hunter2" not in json.dumps(event.summary()) + (event.raw or "")
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda p: p.update(schemaId="s" * 900_000),
+    lambda p: p["data"]["essentials"].update(firedDateTime="2026-" + "1" * 900_000),
+    lambda p: p.clear() or p.update({"k" * 900_000: 1}),
+], ids=["schemaId", "firedDateTime", "a key"])
+def test_a_refusal_of_a_huge_value_says_what_is_wrong_without_echoing_all_of_it(mutate):
+    payload = fixture("common_metric_static.json")
+    mutate(payload)
+    with pytest.raises(PayloadError) as caught:
+        parse_alert(payload)
+    assert caught.value.status == 422 and len(caught.value.message) < 2_000, len(caught.value.message)
