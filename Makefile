@@ -41,6 +41,7 @@ bench: setup
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/alert_to_action.py
 	$(BIN)/python bench/flush.py
+	$(BIN)/python bench/hostile.py
 
 clean:
 	rm -rf $(VENV) tools/node_modules .pytest_cache

@@ -13,47 +13,73 @@ bp = func.Blueprint()
 _PAGE_MAX = 200
 
 
+# The longest value each query parameter may have: none is near these, and anything longer (or not printable)
+# is refused before it is parsed, echoed in a message or sent to storage.
+_LONGEST = {"status": 32, "component": 128, "since": 64, "limit": 8, "cursor": 1024, "code": 256}
+_SINCE = "since must be an ISO 8601 time after 2000 (2026-11-25T03:00:00Z) or a duration (2h)"
+_LIMIT = f"limit must be a whole number from 1 to {_PAGE_MAX}"
+
+
+class _BadQuery(ValueError):
+    """A query parameter that cannot be used; the message names it."""
+
+
 @bp.route(route="incidents", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @answers_errors
 async def list_incidents(req: func.HttpRequest) -> func.HttpResponse:
     """`?status=&component=&since=(ISO 8601 time or a duration like 2h)&limit=&cursor=`"""
     from shared import services
-    from shared.durations import parse_duration
+    from shared.incidents import InvalidCursor
     from shared.status import Status
 
-    params = req.params
-    unknown = sorted(set(params) - {"status", "component", "since", "limit", "cursor", "code"})
-    if unknown:
-        return error_response(400, "invalid_query", f"unknown query parameter(s): {', '.join(unknown)}")
-    status = params.get("status")
-    if status is not None and status not in {s.value for s in Status}:
-        return error_response(400, "invalid_query",
-                              f"status must be one of {', '.join(s.value for s in Status)}; got {status!r}")
-    limit_text = params.get("limit", "50")
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= _PAGE_MAX:
-        return error_response(400, "invalid_query", f"limit must be a whole number from 1 to {_PAGE_MAX}")
-    since = None
     current = services.current()
-    if params.get("since"):
-        text = params["since"]
-        try:
-            since = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
-        except ValueError:
-            try:
-                since = current.clock() - parse_duration(text)
-            except (ValueError, OverflowError):
-                since = None
-        if since is None or since.year < 2000:
-            return error_response(400, "invalid_query", "since must be an ISO 8601 time after 2000 "
-                                                        "(2026-11-25T03:00:00Z) or a duration (2h)")
     try:
-        page = await current.store.list(status=Status(status) if status else None,
-                                        component=params.get("component") or None, since=since,
-                                        limit=int(limit_text), cursor=params.get("cursor"))
-    except ValueError as error:
+        status, component, since, limit, cursor = _query(req.params, current.clock)
+        page = await current.store.list(status=Status(status) if status else None, component=component,
+                                        since=since, limit=limit, cursor=cursor)
+    except (_BadQuery, InvalidCursor) as error:
         return error_response(400, "invalid_query", str(error))
     return json_response({"items": [incident.public() for incident in page.items], "next_cursor": page.next_cursor})
+
+
+def _query(params, clock) -> tuple[str | None, str | None, datetime | None, int, str | None]:
+    """status, component, since, limit and cursor, each validated; _BadQuery names the one that is wrong."""
+    from shared.status import Status
+
+    unknown = sorted(set(params) - set(_LONGEST))
+    if unknown:
+        shown = ", ".join(name[:40] + ("..." if len(name) > 40 else "") for name in unknown[:5])
+        raise _BadQuery(f"unknown query parameter(s): {shown}{', ...' if len(unknown) > 5 else ''}")
+    statuses = f"status must be one of {', '.join(s.value for s in Status)}"
+    says = {"status": statuses, "since": _SINCE, "limit": _LIMIT, "cursor": "cursor is not one this API returned"}
+    for name, value in params.items():
+        if len(value) > _LONGEST[name] or not value.isprintable():
+            raise _BadQuery(says.get(name, f"{name} must be at most {_LONGEST[name]} printable characters"))
+    status = params.get("status")
+    if status is not None and status not in {s.value for s in Status}:
+        raise _BadQuery(f"{statuses}; got {status!r}")
+    limit_text = params.get("limit", "50")
+    # ASCII digits only: str.isdigit() also takes `²` (which int() refuses) and `٣` (which int() reads as 3)
+    if not (limit_text.isascii() and limit_text.isdigit() and 1 <= int(limit_text) <= _PAGE_MAX):
+        raise _BadQuery(_LIMIT)
+    since = _since(params["since"], clock) if params.get("since") else None
+    return status, params.get("component") or None, since, int(limit_text), params.get("cursor") or None
+
+
+def _since(text: str, clock) -> datetime:
+    from shared.durations import parse_duration
+
+    try:
+        since = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
+    except ValueError:
+        try:
+            since = clock() - parse_duration(text)
+        except (ValueError, OverflowError):
+            since = None
+    if since is None or since.year < 2000:
+        raise _BadQuery(_SINCE)
+    return since
 
 
 @bp.route(route="incidents/{incident_id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared.events import RAW_LIMIT, Condition, Event, PayloadError, Severity
 from shared.redact import capped_json
@@ -75,6 +75,7 @@ class _Loose(BaseModel):
 class _Essentials(_Loose):
     alert_id: str = Field(alias="alertId", min_length=1)
     alert_rule: str | None = Field(alias="alertRule")  # null for cost budget alerts
+    alert_rule_id: str | None = Field(default=None, validation_alias=AliasChoices("alertRuleID", "alertRuleId"))
     severity: str | None  # likewise
     signal_type: str | None = Field(default=None, alias="signalType")
     monitor_condition: str = Field(alias="monitorCondition")
@@ -124,6 +125,7 @@ def _read_common(payload: dict[str, Any]) -> Event:
         source="alert",
         schema_name=f"common/{service}",
         rule_name=essentials.alert_rule or unnamed,
+        rule_id=essentials.alert_rule_id or None,
         alert_id=essentials.alert_id,
         severity=severity_of(essentials.severity),
         signal_type=_signal_type(essentials.signal_type),
@@ -165,6 +167,7 @@ def _read_metric_2019(payload: dict[str, Any]) -> Event:
         source="alert",
         schema_name="metric-alert-2019",
         rule_name=context.name,
+        rule_id=context.id or None,
         alert_id=None,  # context.id names the rule, not this firing; the fingerprint uses rule+target+time
         severity=severity_of(context.severity),
         signal_type="Metric",
@@ -201,6 +204,7 @@ def _read_classic(payload: dict[str, Any]) -> Event:
         source="alert",
         schema_name="classic-app-insights" if is_app_insights else "classic-metric",
         rule_name=context.name,
+        rule_id=context.id or None,  # the classic alert rule's resource id
         alert_id=None,
         severity=None,  # classic alerts carry no severity
         signal_type="Metric" if (context.condition_type or "Metric").lower() == "metric" else context.condition_type,
@@ -330,6 +334,11 @@ def _problems(error: ValidationError) -> list[str]:
     return problems
 
 
+def _shown(text: str, longest: int = 80) -> str:
+    """A value from the payload as a message quotes it: cut, so that a refusal never echoes a huge input."""
+    return text if len(text) <= longest else f"{text[:longest]}... ({len(text):,} characters)"
+
+
 def read(payload: Any) -> Event:
     if not isinstance(payload, dict):
         raise PayloadError(422, "unknown_schema", f"an alert payload is a JSON object, not {type(payload).__name__}")
@@ -338,7 +347,7 @@ def read(payload: Any) -> Event:
         reader = _BY_SCHEMA_ID.get(schema_id.lower())
         if reader is None:
             raise PayloadError(
-                422, "unknown_schema", f"schemaId {schema_id!r} is not supported; expected {_LOOKED_FOR}"
+                422, "unknown_schema", f"schemaId {_shown(repr(schema_id))} is not supported; expected {_LOOKED_FOR}"
             )
         name = schema_id
     elif "status" in payload and "context" in payload:
@@ -346,7 +355,7 @@ def read(payload: Any) -> Event:
     elif "AlertRuleName" in payload and "SearchQuery" in payload:
         reader, name = _read_log_search, "log search alert"
     else:
-        present = ", ".join(sorted(map(str, payload))[:12]) or "none"
+        present = ", ".join(_shown(key, 40) for key in sorted(map(str, payload))[:12]) or "none"
         raise PayloadError(
             422, "unknown_schema",
             f"the payload matches no known alert schema: expected {_LOOKED_FOR}; top-level keys present: {present}",
@@ -361,4 +370,5 @@ def read(payload: Any) -> Event:
             422, "invalid_payload", f"{name} payload is missing or has invalid fields: {'; '.join(problems)}", problems
         ) from None
     except ValueError as error:  # a timestamp that is not ISO 8601
-        raise PayloadError(422, "invalid_payload", f"{name} payload has an invalid value: {error}") from None
+        raise PayloadError(422, "invalid_payload", f"{name} payload has an invalid value: {_shown(str(error), 200)}"
+                           ) from None

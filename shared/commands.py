@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.auth import Caller, same_person
 from shared.errors import RequestRefused
-from shared.events import Event
+from shared.events import ID_LIMIT, Event
 from shared.incidents import Incident, IncidentNotFound
 from shared.plan import Plan, StepKind
 from shared.rules import GuardSpec, RuleSet, canonical_target, guarded_plan, planned_step
@@ -23,8 +23,9 @@ class ActionRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
-    action: str = Field(min_length=1, description="A responder id: swap_back, flush_cache, restart, ...")
-    target: str = Field(min_length=1, description="The Azure resource id to act on.")
+    action: str = Field(min_length=1, max_length=64,
+                        description="A responder id: swap_back, flush_cache, restart, ...")
+    target: str = Field(min_length=1, max_length=ID_LIMIT, description="The Azure resource id to act on.")
     params: dict[str, Any] = Field(default_factory=dict, description="The responder's parameters.")
     reason: str = Field(min_length=3, max_length=500, description="Why: goes on the incident record.")
     dry_run: bool = Field(default=False, description="Check and report what would be done; change nothing.")

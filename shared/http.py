@@ -29,9 +29,11 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> func.H
 
 def read_json(req: func.HttpRequest) -> Any:
     """The request body as JSON, or PayloadError 413 (too big) / 400 (not JSON)."""
-    declared = req.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise too_large(int(declared))
+    declared = (req.headers.get("content-length") or "").strip().lstrip("0")
+    # ASCII digits only (`²` is a digit to str.isdigit, not to int); more than 7 digits is over 1 MiB anyway
+    # (and int() refuses thousands of them); anything else is left to the body's own length.
+    if declared.isascii() and declared.isdigit() and (len(declared) > 7 or int(declared) > MAX_BODY_BYTES):
+        raise too_large(int(declared) if len(declared) <= 20 else f"more than {10 ** 20}")
     return decode_json(req.get_body() or b"")
 
 

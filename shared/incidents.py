@@ -15,9 +15,11 @@ Layout (table names get the RESPONDER_TABLE_PREFIX):
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import json
 import logging
+import re
 import secrets
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -26,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared import tables
 from shared.plan import Plan
-from shared.redact import scrub
+from shared.redact import scrub, scrub_head
 from shared.status import Status, is_final, transition
 
 log = logging.getLogger("responder.incidents")
@@ -34,10 +36,16 @@ log = logging.getLogger("responder.incidents")
 INCIDENT_PARTITION = "incident"
 _MAX_MS = 10**13 - 1
 _DETAIL_LIMIT = 8_000
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,1024}")  # unpadded base64url, as _encode_cursor writes it
+_TOKEN_PART = re.compile(r"[!-~]{0,512}")  # printable ASCII, no space
 
 
 class IncidentNotFound(LookupError):
     pass
+
+
+class InvalidCursor(ValueError):
+    """A `cursor` that is not a `next_cursor` this API returned (or was altered)."""
 
 
 def new_incident_id(now: datetime) -> str:
@@ -293,7 +301,7 @@ class IncidentStore:
                      duration: timedelta | float | None = None) -> TimelineEntry:
         now = self._clock()
         seconds = duration.total_seconds() if isinstance(duration, timedelta) else duration
-        entry = TimelineEntry(time=now, step=step, outcome=outcome, detail=scrub(detail)[:_DETAIL_LIMIT],
+        entry = TimelineEntry(time=now, step=step, outcome=outcome, detail=scrub_head(detail, _DETAIL_LIMIT),
                               duration_ms=None if seconds is None else int(seconds * 1000))
         entity = entry.model_dump(mode="json", exclude_none=True)
         entity.update(PartitionKey=incident_id, RowKey=f"t-{now:%Y%m%dT%H%M%S.%f}-{secrets.token_hex(2)}")
@@ -425,13 +433,20 @@ def _encode_cursor(token: Any) -> str | None:
 
 
 def _decode_cursor(cursor: str | None) -> Any:
+    """The storage continuation token an `_encode_cursor` cursor holds: a PartitionKey and RowKey, each short
+    printable ASCII. Anything else never reaches storage (a forged token there is storage's 400, or worse)."""
+    from shared.payloads import decode_json
+
     if not cursor:
         return None
+    refused = InvalidCursor("cursor is not one this API returned")
+    if not _CURSOR.fullmatch(cursor):
+        raise refused
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        token = json.loads(base64.urlsafe_b64decode(padded))
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError("cursor is not one this API returned") from None
-    if not isinstance(token, dict):
-        raise ValueError("cursor is not one this API returned")
+        token = decode_json(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error):  # PayloadError is a ValueError too: not JSON, nested, ...
+        raise refused from None
+    if not (isinstance(token, dict) and "PartitionKey" in token and set(token) <= {"PartitionKey", "RowKey"}
+            and all(isinstance(value, str) and _TOKEN_PART.fullmatch(value) for value in token.values())):
+        raise refused
     return token

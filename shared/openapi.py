@@ -96,11 +96,12 @@ def document() -> dict[str, Any]:
             "security": [{"functionKey": []}],
             "parameters": [
                 {"name": "status", "in": "query", "schema": {"type": "string", "enum": [s.value for s in Status]}},
-                {"name": "component", "in": "query", "schema": {"type": "string"}},
+                {"name": "component", "in": "query", "schema": {"type": "string", "maxLength": 128}},
                 {"name": "since", "in": "query", "description": "ISO 8601 time, or a duration such as 2h",
-                 "schema": {"type": "string"}},
+                 "schema": {"type": "string", "maxLength": 64}},
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
-                {"name": "cursor", "in": "query", "schema": {"type": "string"}}],
+                {"name": "cursor", "in": "query", "description": "the next_cursor of the previous page",
+                 "schema": {"type": "string", "maxLength": 1024, "pattern": "^[A-Za-z0-9_-]*$"}}],
             "responses": {"200": _json("IncidentPage", "One page"), **_errors(400, 503)}}},
         "/api/incidents/{incident_id}": {"get": {
             "operationId": "get_incident", "summary": "One incident with its timeline and step records",

@@ -3,6 +3,7 @@ storage or the run queue fails midway."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -10,6 +11,8 @@ import pytest
 from shared import executor, reconciler
 from shared.status import Status
 from tests.support.alerts import metric_alert
+from tests.support.bodies import NOT_ACCEPTABLE_JSON
+from tests.support.hang import hang_guard
 
 APP = "augeo-production-api"
 
@@ -32,6 +35,50 @@ async def test_bad_alert_bodies_get_a_json_error_that_says_what_is_wrong(app, bo
     assert page["items"] == []  # nothing was recorded for input that was refused
 
 
+# Each endpoint family that reads a JSON body: the webhook, the command API, an approval decision.
+JSON_ENDPOINTS = {
+    "alerts": ("receive_alert", "/api/alerts", {}, None),
+    "actions": ("request_action", "/api/actions", {}, "Responder.Operator"),
+    "approve": ("approve_incident", "/api/incidents/inc-20261125-000000000-abcdef/approve",
+                {"incident_id": "inc-20261125-000000000-abcdef"}, "Responder.Approver"),
+}
+
+
+@pytest.mark.parametrize("endpoint", sorted(JSON_ENDPOINTS))
+@pytest.mark.parametrize("kind", sorted(NOT_ACCEPTABLE_JSON))
+async def test_bodies_that_are_not_acceptable_json_are_400_on_every_endpoint(app, issuer, endpoint, kind):
+    """Deep nesting was a RecursionError and a 5,000-digit integer a ValueError: both answered 500."""
+    function, path, route_params, role = JSON_ENDPOINTS[endpoint]
+    body, says = NOT_ACCEPTABLE_JSON[kind]
+    with hang_guard(10, f"POST {path} with {kind}"):
+        status, answer = await app.call(function, "POST", path, body, route_params=route_params,
+                                        headers=issuer.headers(role) if role else None)
+    assert (status, answer["error"]) == (400, "invalid_json"), answer
+    assert says in answer["message"]
+
+
+@pytest.mark.parametrize("target", [
+    "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/" + "a" * 900_000,  # well-formed, huge
+    "x" * 900_000,
+], ids=["well-formed", "not a resource id"])
+async def test_an_action_on_a_huge_target_is_a_422_naming_it(app, issuer, target):
+    """A well-formed huge id went into the plan and the incident record, which storage refused: a 503."""
+    status, answer = await app.call("request_action", "POST", "/api/actions",
+                                    {"action": "swap_back", "target": target, "reason": "hostile"},
+                                    headers=issuer.headers("Responder.Operator"))
+    assert (status, answer["error"]) == (422, "invalid_request"), answer
+    assert any(problem.startswith("target:") for problem in answer["problems"])
+    assert len(answer["message"]) < 1_000
+
+
+async def test_an_unknown_huge_action_is_a_422_that_does_not_echo_it(app, issuer):
+    status, answer = await app.call("request_action", "POST", "/api/actions",
+                                    {"action": "a" * 900_000, "target": "x", "reason": "hostile"},
+                                    headers=issuer.headers("Responder.Operator"))
+    assert (status, answer["error"]) == (422, "invalid_request") and "action:" in answer["message"]
+    assert len(answer["message"]) < 1_000
+
+
 async def test_an_invalid_common_schema_alert_names_each_missing_field(app):
     status, answer = await app.post_alert({"schemaId": "azureMonitorCommonAlertSchema",
                                            "data": {"essentials": {"alertRule": "x"}}})
@@ -44,6 +91,15 @@ async def test_a_declared_oversized_body_is_refused_before_reading_it(app):
     status, answer = await app.call("receive_alert", "POST", "/api/alerts", b"{}",
                                     headers={"Content-Length": str(5 << 20)})
     assert status == 413 and answer["error"] == "payload_too_large"
+
+
+@pytest.mark.parametrize(("declared", "status"), [("\u00b2", 422), ("9" * 5_000, 413), ("00000000042", 422)],
+                         ids=["superscript two", "5,000 digits", "leading zeros"])
+async def test_an_odd_declared_length_is_not_a_500(app, declared, status):
+    """`²` passes str.isdigit() and fails int(); 5,000 digits pass neither int() nor the 1 MiB limit."""
+    answer_status, answer = await app.call("receive_alert", "POST", "/api/alerts", b"{}",
+                                           headers={"Content-Length": declared})
+    assert answer_status == status and answer["error"] in ("payload_too_large", "unknown_schema")
 
 
 @pytest.mark.parametrize(("params", "message"), [
@@ -60,6 +116,39 @@ async def test_a_declared_oversized_body_is_refused_before_reading_it(app):
 async def test_bad_incident_queries_are_400_with_the_reason(app, params, message):
     status, answer = await app.list_incidents(**params)
     assert status == 400 and message in answer["message"]
+
+
+def _cursor(token: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode().rstrip("=")
+
+
+ODD_QUERIES = {
+    "limit ²": ({"limit": "\u00b2"}, "limit must be a whole number from 1 to 200"),  # isdigit() but not int()
+    "limit in Arabic-Indic digits": ({"limit": "\u0663"}, "limit must be"),  # int() reads it as 3
+    "limit of 5,000 digits": ({"limit": "9" * 5_000}, "limit must be"),  # over int()'s digit limit
+    "status of 10,000 characters": ({"status": "x" * 10_000}, "status must be one of"),
+    "component of 10,000 characters": ({"component": "x" * 10_000}, "component must be at most 128"),
+    "component with a control character": ({"component": "back\x00end"}, "component must be"),
+    "since of 10,000 characters": ({"since": "2" * 10_000}, "since must be"),
+    "cursor of 100,000 characters": ({"cursor": "A" * 100_000}, "cursor is not one this API returned"),
+    "cursor of nested arrays": ({"cursor": base64.urlsafe_b64encode(b"[" * 3_000).decode()}, "cursor is not one"),
+    "cursor that is not base64url": ({"cursor": "eyJ+/"}, "cursor is not one"),
+    "cursor with a number for a key": ({"cursor": _cursor({"PartitionKey": 5})}, "cursor is not one"),
+    "cursor with other keys": ({"cursor": _cursor({"a": "b"})}, "cursor is not one"),
+    "cursor with a control character": ({"cursor": _cursor({"PartitionKey": "a", "RowKey": "\n"})},
+                                        "cursor is not one"),
+    "an unknown parameter with a long name": ({"colour" * 2_000: "red"}, "unknown query parameter(s): colour"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ODD_QUERIES))
+async def test_odd_query_values_are_a_400_that_names_the_parameter(app, kind):
+    """Some were 500s (`limit=²`, 5,000 digits, a cursor of nested arrays), others went to storage or came back
+    whole in the message."""
+    params, message = ODD_QUERIES[kind]
+    status, answer = await app.list_incidents(**params)
+    assert (status, answer["error"]) == (400, "invalid_query"), answer
+    assert message in answer["message"] and len(answer["message"]) < 400, answer["message"][:400]
 
 
 async def test_an_unknown_incident_is_a_json_404(app):

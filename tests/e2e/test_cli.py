@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.alerts import FIXTURES, metric_alert
+from tests.support.bodies import NOT_ACCEPTABLE_JSON
+from tests.support.hang import hang_guard
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Web/sites/augeo-production-api"
@@ -65,3 +69,16 @@ def test_the_demo_ends_with_production_healthy_on_the_previous_release():
     assert "resolved in" in result.stdout
     assert "production now runs v1.2.2" in result.stdout and "swaps requested: 1" in result.stdout
     assert "Unclosed" not in result.stderr
+
+
+@pytest.mark.parametrize("kind", sorted(NOT_ACCEPTABLE_JSON))
+def test_explain_refuses_json_it_cannot_accept_with_the_webhooks_message(tmp_path, capsys, kind):
+    from shared import cli as cli_module
+
+    body, says = NOT_ACCEPTABLE_JSON[kind]
+    payload = tmp_path / "alert.json"
+    payload.write_bytes(body)
+    with hang_guard(10, f"explain of {kind}"):
+        code = cli_module.main(["explain", str(payload), "--rules", str(ROOT / "rules.yaml")])
+    refused = json.loads(capsys.readouterr().err)
+    assert code == 2 and refused["error"] == "invalid_json" and says in refused["message"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -179,3 +180,148 @@ def test_abbreviated_activity_log_sample_is_refused_naming_the_missing_fields():
         parse_alert(fixture("activity_log_alert_legacy_administrative_webhook_doc.json"))
     assert "data.context.activityLog.eventTimestamp: required" in caught.value.problems
     assert "data.context.activityLog.operationName: required" in caught.value.problems
+
+
+# --- caps: every field fits Table Storage (a string property holds 32K UTF-16 characters) --------------------
+
+STORE_STRING_LIMIT = 32_767
+
+
+def stored_length(value) -> int:
+    """Characters the value takes in the incident's `event` property (JSON, non-ASCII escaped)."""
+    return len(json.dumps(value, separators=(",", ":")))
+
+
+@pytest.mark.parametrize(("field", "where"), [("description", "description"), ("alertRule", "rule_name"),
+                                              ("alertId", "alert_id"), ("alertRuleID", "rule_id")])
+@pytest.mark.parametrize("filler", ["a", "\u00e9", "\x01", '"', "\U0001F600"], ids=["ascii", "latin", "control",
+                                                                                     "quote", "emoji"])
+def test_a_huge_field_is_capped_to_fit_the_store_with_a_marker_of_what_was_cut(field, where, filler):
+    payload = fixture("common_metric_static.json")
+    payload["data"]["essentials"][field] = "head " + filler * 200_000
+    event = parse_alert(payload)
+    value = getattr(event, where)
+    assert value.startswith("head ")
+    cut = re.search(r"…\[\+([\d,]+) chars, sha256:([0-9a-f]{12})\]$", value)
+    assert cut, value[-80:]
+    assert len(value) - len(cut.group(0)) + int(cut.group(1).replace(",", "")) == 200_005  # what was cut is said
+    assert stored_length(value) <= 4_100
+    assert stored_length(event.summary()) < STORE_STRING_LIMIT
+
+
+def test_every_field_at_once_at_its_worst_still_fits_one_table_property():
+    payload = fixture("common_metric_static.json")
+    worst = "\x01" * 100_000  # a control character takes 6 characters in JSON
+    payload["data"]["essentials"].update(description=worst, alertRule=worst, alertId=worst, alertRuleID=worst,
+                                         monitoringService=worst, signalType=worst,
+                                         alertTargetIDs=[worst + str(n) for n in range(50)])
+    assert stored_length(parse_alert(payload).summary()) < STORE_STRING_LIMIT * 0.8  # room to spare
+
+
+def test_ten_thousand_targets_are_capped_and_their_true_count_kept():
+    payload = fixture("common_metric_static.json")
+    payload["data"]["essentials"]["alertTargetIDs"] = [f"/subscriptions/s/resourceGroups/r/providers/x/y/t{n}"
+                                                       for n in range(10_000)]
+    event = parse_alert(payload)
+    assert event.targets_total == 10_000 and 1 <= len(event.target_ids) <= 20
+    assert event.target_ids[0].endswith("/t0")  # the first targets, in the order Azure listed them
+    assert event.summary()["targets_total"] == 10_000
+    assert parse_alert(fixture("common_metric_static.json")).targets_total == 1
+
+
+def test_short_values_are_kept_exactly():
+    event = parse_alert(fixture("common_metric_static.json"))
+    assert "…[+" not in json.dumps(event.summary(), ensure_ascii=False)
+
+
+def test_two_huge_alerts_that_differ_only_after_the_cut_stay_two_and_one_delivered_twice_stays_one():
+    def alert(tail: str) -> dict:
+        payload = fixture("common_metric_static.json")
+        payload["data"]["essentials"]["alertId"] = "/subscriptions/s/alerts/" + "x" * 300_000 + tail
+        return payload
+
+    first, again, other = parse_alert(alert("1")), parse_alert(alert("1")), parse_alert(alert("2"))
+    assert first.fingerprint == again.fingerprint
+    assert first.fingerprint != other.fingerprint and first.alert_id != other.alert_id
+
+
+def test_two_huge_rule_names_that_differ_only_after_the_cut_stay_two_rules():
+    def alert(tail: str) -> dict:
+        payload = fixture("metric_alert_2019.json")
+        payload["data"]["context"]["name"] = "n" * 300_000 + tail
+        return payload
+
+    assert parse_alert(alert("1")).fingerprint == parse_alert(alert("1")).fingerprint
+    assert parse_alert(alert("1")).rule_name != parse_alert(alert("2")).rule_name
+
+
+# --- the alert rule's identity (issue 11.7) ---------------------------------------------------------------
+
+OTHER_RG_RULE = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/Fabrikam/providers/"
+                 "microsoft.insights/metricAlerts/StorageCheck")
+
+
+def test_two_2019_rules_with_one_name_in_two_resource_groups_are_two_alerts():
+    first, second = fixture("metric_alert_2019.json"), fixture("metric_alert_2019.json")
+    second["data"]["context"]["id"] = OTHER_RG_RULE
+    one, two = parse_alert(first), parse_alert(second)
+    assert one.rule_name == two.rule_name and one.target_ids == two.target_ids and one.fired_at == two.fired_at
+    assert one.rule_id == first["data"]["context"]["id"] and two.rule_id == OTHER_RG_RULE
+    assert one.fingerprint != two.fingerprint
+    assert parse_alert(fixture("metric_alert_2019.json")).fingerprint == one.fingerprint  # same rule id: one
+
+
+def test_the_same_rule_id_spelled_in_another_case_is_one_rule():
+    upper = fixture("metric_alert_2019.json")
+    upper["data"]["context"]["id"] = upper["data"]["context"]["id"].upper()
+    assert parse_alert(upper).fingerprint == parse_alert(fixture("metric_alert_2019.json")).fingerprint
+
+
+@pytest.mark.parametrize(("name", "rule_id"), [
+    ("common_metric_resolved_with_rule_id.json",
+     "/subscriptions/<subscription ID>/resourceGroups/<resource-group>/providers/microsoft.insights/metricAlerts/"
+     "WCUS-R2-Gen2"),
+    ("metric_alert_2019.json", "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/Contoso/"
+                               "providers/microsoft.insights/metricAlerts/StorageCheck"),
+    ("classic_metric_alert.json", "/subscriptions/s1/resourceGroups/useast/providers/microsoft.insights/alertrules/"
+                                  "ruleName1"),
+    ("common_metric_static.json", None),
+    ("legacy_log_analytics_alert.json", None),
+])
+def test_the_rule_id_is_read_where_the_schema_carries_it(name, rule_id):
+    event = parse_alert(fixture(name))
+    assert event.rule_id == rule_id and event.summary()["rule_id"] == rule_id
+
+
+def test_the_common_schema_rule_id_is_read_in_either_spelling():
+    payload = fixture("common_metric_resolved_with_rule_id.json")
+    essentials = payload["data"]["essentials"]
+    essentials["alertRuleID"] = essentials.pop("alertRuleId")
+    assert parse_alert(payload).rule_id.endswith("/metricAlerts/WCUS-R2-Gen2")
+
+
+def test_without_a_rule_id_the_rule_name_still_tells_rules_apart():
+    first, second = fixture("legacy_log_analytics_alert.json"), fixture("legacy_log_analytics_alert.json")
+    second["AlertRuleName"] = "OtherRule"
+    assert parse_alert(first).fingerprint != parse_alert(second).fingerprint
+
+
+def test_a_secret_in_the_description_never_reaches_the_event():
+    payload = fixture("common_metric_static.json")
+    payload["data"]["essentials"]["description"] = "login failed with password=hunter2hunter2 for sa"
+    event = parse_alert(payload)
+    assert "hunter2hunter2" not in event.description and "password=***" in event.description
+    assert "hunter2hunter2" not in json.dumps(event.summary()) + (event.raw or "")
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda p: p.update(schemaId="s" * 900_000),
+    lambda p: p["data"]["essentials"].update(firedDateTime="2026-" + "1" * 900_000),
+    lambda p: p.clear() or p.update({"k" * 900_000: 1}),
+], ids=["schemaId", "firedDateTime", "a key"])
+def test_a_refusal_of_a_huge_value_says_what_is_wrong_without_echoing_all_of_it(mutate):
+    payload = fixture("common_metric_static.json")
+    mutate(payload)
+    with pytest.raises(PayloadError) as caught:
+        parse_alert(payload)
+    assert caught.value.status == 422 and len(caught.value.message) < 2_000, len(caught.value.message)
