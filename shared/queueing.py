@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from shared.errors import StoreError
+from shared.storage import StorageAccount
 
 
 def encode(incident_id: str, reason: str) -> str:
@@ -28,8 +29,8 @@ def decode(body: bytes | str) -> dict[str, Any]:
 
 
 class RunQueue:
-    def __init__(self, connection_string: str, name: str):
-        self._connection_string, self.name = connection_string, name
+    def __init__(self, storage: StorageAccount, name: str):
+        self._storage, self.name = storage, name
         self._client = None
         self._lock = asyncio.Lock()
 
@@ -40,11 +41,8 @@ class RunQueue:
             if self._client is None:
                 from azure.core.exceptions import AzureError, ResourceExistsError
                 from azure.storage.queue import TextBase64EncodePolicy
-                from azure.storage.queue.aio import QueueClient
 
-                client = QueueClient.from_connection_string(
-                    self._connection_string, self.name, message_encode_policy=TextBase64EncodePolicy()
-                )
+                client = self._storage.queue(self.name, message_encode_policy=TextBase64EncodePolicy())
                 try:
                     await client.create_queue()
                 except ResourceExistsError:

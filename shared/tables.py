@@ -17,9 +17,10 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
 )
 from azure.data.tables import TableTransactionError, UpdateMode
-from azure.data.tables.aio import TableClient, TableServiceClient
+from azure.data.tables.aio import TableClient
 
 from shared.errors import EntityChanged, EntityExists, EntityMissing, StoreError, StoreRejected
+from shared.storage import StorageAccount
 
 __all__ = ["EntityChanged", "EntityExists", "EntityMissing", "StoreError", "StoreRejected", "Tables"]
 
@@ -45,8 +46,8 @@ def _translated(what: str):
 class Tables:
     """Table clients for one storage account, tables created on first use."""
 
-    def __init__(self, connection_string: str, prefix: str):
-        self._service = TableServiceClient.from_connection_string(connection_string)
+    def __init__(self, storage: StorageAccount, prefix: str):
+        self._service = storage.table_service()
         self._prefix = prefix
         self._clients: dict[str, TableClient] = {}
         self._lock = asyncio.Lock()

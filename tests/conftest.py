@@ -23,6 +23,24 @@ def azurite():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def oauth_azurite(tmp_path_factory):
+    """An Azurite that serves HTTPS (its own trustme CA, `oauth_azurite.ca_path`) and accepts bearer tokens, for
+    the identity-based form of AzureWebJobsStorage."""
+    import trustme
+
+    folder = tmp_path_factory.mktemp("azurite-oauth")
+    authority = trustme.CA()
+    certificate = authority.issue_cert("127.0.0.1", "localhost")
+    certificate.cert_chain_pems[0].write_to_path(str(folder / "cert.pem"))
+    certificate.private_key_pem.write_to_path(str(folder / "key.pem"))
+    authority.cert_pem.write_to_path(str(folder / "ca.pem"))
+    server = Azurite(oauth=(str(folder / "cert.pem"), str(folder / "key.pem"))).start()
+    server.ca_path = str(folder / "ca.pem")
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def emulator():
     with Emulator() as emu:

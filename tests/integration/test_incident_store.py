@@ -13,6 +13,7 @@ from shared.guards import Guards, LeaseHeld
 from shared.incidents import Incident, IncidentNotFound, IncidentStore, new_incident_id, row_key_of
 from shared.plan import Decision, Plan
 from shared.status import Status, TransitionRefused
+from shared.storage import StorageAccount, StorageConnection
 
 
 class Clock:
@@ -33,7 +34,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def storage(azurite, clock):
-    table_set = tables.Tables(azurite.connection_string, f"t{uuid.uuid4().hex[:10]}")
+    table_set = tables.Tables(StorageAccount(StorageConnection(connection_string=azurite.connection_string)),
+                              f"t{uuid.uuid4().hex[:10]}")
     yield IncidentStore(table_set, clock), Guards(table_set, clock)
     await table_set.aclose()
 
