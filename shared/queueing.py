@@ -11,8 +11,7 @@ import asyncio
 import json
 from typing import Any
 
-from shared.errors import StoreError
-from shared.storage import StorageAccount
+from shared.storage import StorageAccount, store_failure
 
 
 def encode(incident_id: str, reason: str) -> str:
@@ -49,7 +48,7 @@ class RunQueue:
                     pass
                 except AzureError as error:
                     await client.close()
-                    raise StoreError(f"cannot create queue {self.name}: {type(error).__name__}") from error
+                    raise store_failure(f"create queue {self.name}", "queue", error) from error
                 self._client = client
         return self._client
 
@@ -60,7 +59,7 @@ class RunQueue:
         try:
             await client.send_message(encode(incident_id, reason), visibility_timeout=int(delay_seconds) or None)
         except AzureError as error:
-            raise StoreError(f"cannot enqueue incident {incident_id} on {self.name}: {type(error).__name__}") from error
+            raise store_failure(f"enqueue incident {incident_id} on {self.name}", "queue", error) from error
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -16,12 +16,13 @@ SDKs are imported on first use (cold start matters).
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 from urllib.parse import urlparse
 
-from shared.errors import ConfigurationError
+from shared.errors import ConfigurationError, StoreError, StoreRejected
 
 if TYPE_CHECKING:
     from shared.config import Settings
@@ -210,3 +211,38 @@ class StorageAccount:
         if self._credential is not None:
             await self._credential.close()
             self._credential = None
+
+
+# 4xx that are about the moment, not the request: a timeout, throttling
+_TRANSIENT_4XX = (408, 429)
+
+
+def store_failure(what: str, service: Service, error: Exception) -> StoreError:
+    """An SDK error of a table or queue call as the store's error: StoreRejected when storage refused the request
+    itself (4xx), StoreError when it failed or could not be reached. Says what was done, never with what data."""
+    status = getattr(error, "status_code", None)
+    if status is None:
+        return StoreError(f"{what}: {service} storage unreachable ({type(error).__name__})")
+    response = getattr(error, "response", None)
+    code = getattr(error, "error_code", None) or (response.headers.get("x-ms-error-code") if response else None)
+    code = str(getattr(code, "value", code)) if code else None
+    if 400 <= status < 500 and status not in _TRANSIENT_4XX:
+        said = _first_line(error)
+        said = f": {said[:300]}" if said else ""
+        hint = (f" (check the app's storage credentials: the account key in the connection string, or the "
+                f"Storage {service.capitalize()} Data Contributor role of its identity)" if status in (401, 403) else "")
+        return StoreRejected(f"{what}: {service} storage refused the request: {status} {code or 'error'}{said}"
+                             f"{hint}", code=code, status=status)
+    return StoreError(f"{what}: {service} storage answered {status} {code or getattr(error, 'reason', '')}".rstrip())
+
+
+def _first_line(error: Any) -> str:
+    """Storage's own explanation (its message, first line), from the SDK's message or the OData error body."""
+    first = (str(getattr(error, "message", "") or "").strip().splitlines() or [""])[0]
+    if first and not first.startswith("Operation returned"):
+        return first
+    try:
+        body = json.loads(error.response.text())
+        return str(body["odata.error"]["message"]["value"]).strip().splitlines()[0]
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError):
+        return ""

@@ -20,7 +20,7 @@ from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient
 
 from shared.errors import EntityChanged, EntityExists, EntityMissing, StoreError, StoreRejected
-from shared.storage import StorageAccount
+from shared.storage import StorageAccount, store_failure
 
 __all__ = ["EntityChanged", "EntityExists", "EntityMissing", "StoreError", "StoreRejected", "Tables"]
 
@@ -38,9 +38,9 @@ def _translated(what: str):
     except HttpResponseError as error:
         if error.status_code == 412:
             raise EntityChanged(f"{what}: changed by someone else") from error
-        raise StoreError(f"{what}: table storage answered {error.status_code} {error.reason}") from error
+        raise store_failure(what, "table", error) from error
     except AzureError as error:
-        raise StoreError(f"{what}: table storage unreachable ({type(error).__name__})") from error
+        raise store_failure(what, "table", error) from error
 
 
 class Tables:
@@ -82,9 +82,9 @@ async def insert_together(table: TableClient, entities: list[dict[str, Any]]) ->
         if error.error_code == "EntityAlreadyExists" or error.status_code == 409:
             index = _failed_index(error)
             raise EntityExists(f"row {index} of the transaction already exists", index) from error
-        raise StoreError(f"transaction failed: {error.status_code} {error.error_code}") from error
+        raise store_failure("transaction", "table", error) from error
     except AzureError as error:
-        raise StoreError(f"transaction failed: table storage unreachable ({type(error).__name__})") from error
+        raise store_failure("transaction", "table", error) from error
 
 
 def _failed_index(error: TableTransactionError) -> int | None:

@@ -12,6 +12,7 @@ from shared import tables
 from shared.guards import Guards, LeaseHeld
 from shared.incidents import Incident, IncidentNotFound, IncidentStore, new_incident_id, row_key_of
 from shared.plan import Decision, Plan
+from shared.errors import StoreRejected
 from shared.status import Status, TransitionRefused
 from shared.storage import StorageAccount, StorageConnection
 
@@ -196,3 +197,20 @@ async def test_a_cooldown_can_be_given_back_only_by_its_holder(storage):
     assert (await guards.claim_cooldown("swap_back|/site", timedelta(minutes=30), "inc-3")).incident_id == "inc-1"
     await guards.release_cooldown("swap_back|/site", "inc-1")
     assert (await guards.claim_cooldown("swap_back|/site", timedelta(minutes=30), "inc-3")).incident_id == "inc-3"
+
+
+async def test_an_oversized_record_is_refused_by_storage_not_reported_unavailable(storage, clock, caplog):
+    store, _ = storage
+    guards_table = await store._tables.table("guards")
+    with pytest.raises(StoreRejected) as caught:  # Table Storage: 32K characters a property
+        await tables.insert(guards_table, {"PartitionKey": "p", "RowKey": "r", "note": "y" * 40_000})
+    assert caught.value.status == 400 and caught.value.code == "PropertyValueTooLarge"
+    assert "refused" in str(caught.value) and "y" * 100 not in str(caught.value)
+    with pytest.raises(StoreRejected) as caught:  # the same inside a transaction
+        await tables.insert_together(guards_table, [{"PartitionKey": "p", "RowKey": "r", "note": "y" * 40_000}])
+    assert caught.value.code == "PropertyValueTooLarge"
+
+    # the store records an incident refused as too large without its payload (it used to be a StoreError: 503)
+    created, is_new = await store.create(incident(clock).model_copy(update={"raw": "x" * 40_000}))
+    assert is_new and created.raw is None and "PropertyValueTooLarge" in created.event["compacted"]
+    assert "PropertyValueTooLarge" in caplog.text
