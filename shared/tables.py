@@ -149,13 +149,22 @@ async def query(table: TableClient, filter_: str, parameters: dict[str, Any] | N
 
 async def query_page(table: TableClient, filter_: str, parameters: dict[str, Any], page_size: int,
                      continuation: Any | None) -> tuple[list[dict[str, Any]], Any | None]:
-    """One page of a query and the token of the next (None at the end)."""
+    """`page_size` rows of a query from `continuation` on (fewer only at its end), and the token of the rest
+    (None at the end).
+
+    Table Storage may answer short, or empty, with a continuation token (at a partition boundary, after 5 s of
+    server time): its tokens are followed until the page is full, each request asking only for the rows still
+    missing, so the page never holds more than `page_size` and no row falls between two pages."""
+    rows: list[dict[str, Any]] = []
+    token = continuation
     with _translated(f"query {filter_}"):
-        pages = table.query_entities(filter_, parameters=parameters, results_per_page=page_size).by_page(
-            continuation_token=continuation
-        )
-        page = [_plain(entity) async for entity in await pages.__anext__()]
-        return page, pages.continuation_token
+        while True:
+            pages = table.query_entities(filter_, parameters=parameters,
+                                         results_per_page=page_size - len(rows)).by_page(continuation_token=token)
+            rows += [_plain(entity) async for entity in await pages.__anext__()]
+            token = pages.continuation_token
+            if token is None or len(rows) >= page_size:
+                return rows, token
 
 
 def _plain(entity: Any) -> dict[str, Any]:
