@@ -198,9 +198,9 @@ class Settings(BaseModel):
     def _storage_reachable(self) -> Settings:
         problems = self.storage.problems()
         worst = self.storage_policy.worst_case()
-        if worst > WEBHOOK_BUDGET:
+        if worst > WEBHOOK_BUDGET:  # (RESPONDER_INTAKE_DEADLINE may cut the intake shorter still, on purpose)
             problems.append(f"RESPONDER_STORAGE_RETRY_TOTAL, _RETRY_BACKOFF, _CONNECT_TIMEOUT, _READ_TIMEOUT: one "
-                            f"storage call could take {worst:.1f} s with these, over the {WEBHOOK_BUDGET:.0f} s an "
+                            f"storage call could take {worst:.1f} s with these, over the {WEBHOOK_BUDGET:g} s an "
                             f"alert can wait for it (Azure Monitor gives the webhook 10 s)")
         if (not problems and self.credential == "emulator" and self.storage.identity_based
                 and not self.storage_credential and not self.storage_client_id and not self.storage.loopback()):

@@ -91,9 +91,10 @@ def test_the_emulator_credential_is_refused_for_storage_outside_loopback():
 def test_the_default_storage_policy_fits_the_webhook_budget():
     policy = settings(AzureWebJobsStorage="UseDevelopmentStorage=true").storage_policy
     assert policy == StoragePolicy()
-    # 2 attempts x (1.5 s connect + 2.5 s read) + one back-off of at most 0.75 s
-    assert policy.worst_case() == pytest.approx(8.75)
+    # 2 attempts x (1.5 s connect + 2 s read) + one back-off of at most 0.75 s
+    assert policy.worst_case() == pytest.approx(7.75)
     assert policy.worst_case() <= WEBHOOK_BUDGET
+    assert policy.worst_case() <= settings(AzureWebJobsStorage="x").intake_deadline.total_seconds()
 
 
 def test_storage_timeouts_that_cannot_fit_the_webhook_are_refused():
