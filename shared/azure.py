@@ -22,20 +22,39 @@ from shared.errors import (
 )
 
 EMULATOR_TOKEN = "emulator-token"
+STORAGE_SCOPE = "https://storage.azure.com/.default"
+_EMULATOR_TENANT = "00000000-0000-0000-0000-000000000000"
+
+
+def _emulator_token(scopes: tuple[str, ...], expires: int) -> str:
+    """The fixed token for the emulator's ARM and Key Vault; for storage, a JWT of the shape Azurite's basic
+    OAuth checks (an Entra issuer, the storage audience, iat/nbf/exp; it verifies no signature)."""
+    if STORAGE_SCOPE not in scopes:
+        return EMULATOR_TOKEN
+    import jwt
+
+    now = int(time.time())
+    claims = {"iss": f"https://sts.windows.net/{_EMULATOR_TENANT}/", "aud": "https://storage.azure.com",
+              "iat": now, "nbf": now - 60, "exp": expires, "oid": "rollback-responder-emulator",
+              "tid": _EMULATOR_TENANT}
+    return jwt.encode(claims, "emulator-signing-key-not-a-secret-0123456789", algorithm="HS256")
 
 
 class EmulatorCredential:
-    """A fixed bearer token for the local emulator; Settings refuses it unless ARM is on loopback."""
+    """A fixed bearer token for the local emulator (a JWT for Azurite's storage); Settings refuses it unless
+    ARM and storage are on loopback."""
 
     async def get_token(self, *scopes: str, **kwargs: Any):
         from azure.core.credentials import AccessToken
 
-        return AccessToken(EMULATOR_TOKEN, int(time.time()) + 3600)
+        expires = int(time.time()) + 3600
+        return AccessToken(_emulator_token(scopes, expires), expires)
 
     async def get_token_info(self, *scopes: str, options: Any = None):
         from azure.core.credentials import AccessTokenInfo
 
-        return AccessTokenInfo(EMULATOR_TOKEN, int(time.time()) + 3600)
+        expires = int(time.time()) + 3600
+        return AccessTokenInfo(_emulator_token(scopes, expires), expires)
 
     async def close(self) -> None:
         pass

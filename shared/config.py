@@ -17,11 +17,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from shared.durations import parse_duration
 from shared.entra import AZNS_AAD_WEBHOOK_APP_ID, DEFAULT_LOGIN_ENDPOINT, KNOWN_LOGIN_HOSTS, Tenant, canonical_guid
 from shared.errors import ConfigurationError
+from shared.storage import WEBHOOK_BUDGET, StorageConnection, StoragePolicy, setting
 
 APP_ROOT = Path(__file__).resolve().parent.parent
 
 _ENV = {
     "storage_connection": "AzureWebJobsStorage",
+    "storage_account_name": "AzureWebJobsStorage__accountName",
+    "storage_table_service_uri": "AzureWebJobsStorage__tableServiceUri",
+    "storage_queue_service_uri": "AzureWebJobsStorage__queueServiceUri",
+    "storage_credential": "AzureWebJobsStorage__credential",
+    "storage_client_id": "AzureWebJobsStorage__clientId",
+    "storage_retry_total": "RESPONDER_STORAGE_RETRY_TOTAL",
+    "storage_retry_backoff": "RESPONDER_STORAGE_RETRY_BACKOFF",
+    "storage_connect_timeout": "RESPONDER_STORAGE_CONNECT_TIMEOUT",
+    "storage_read_timeout": "RESPONDER_STORAGE_READ_TIMEOUT",
     "rules_path": "RESPONDER_RULES_PATH",
     "table_prefix": "RESPONDER_TABLE_PREFIX",
     "queue_name": "RESPONDER_QUEUE",
@@ -60,7 +70,17 @@ _ENV = {
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    storage_connection: str = Field(min_length=1)
+    # AzureWebJobsStorage as a connection string or in the host's identity-based form (shared/storage.py)
+    storage_connection: str | None = None
+    storage_account_name: str | None = None
+    storage_table_service_uri: str | None = None
+    storage_queue_service_uri: str | None = None
+    storage_credential: str | None = None
+    storage_client_id: str | None = None
+    storage_retry_total: int = Field(default=StoragePolicy.retry_total, ge=0, le=10)
+    storage_retry_backoff: float = Field(default=StoragePolicy.retry_backoff, ge=0)
+    storage_connect_timeout: float = Field(default=StoragePolicy.connect_timeout, gt=0)
+    storage_read_timeout: float = Field(default=StoragePolicy.read_timeout, gt=0)
     rules_path: str = "rules.yaml"
     table_prefix: str = Field(default="responder", pattern=r"^[A-Za-z][A-Za-z0-9]{0,29}$")
     # Required, no default: the queue triggers bind to it as %RESPONDER_QUEUE%, which the host resolves
@@ -172,6 +192,33 @@ class Settings(BaseModel):
             raise ValueError(f"must be a comma-separated list of app ids (GUIDs); not GUIDs: {', '.join(wrong)}")
         return frozenset(canonical_guid(part) for part in ids)
 
+    @property
+    def storage(self) -> StorageConnection:
+        return StorageConnection(
+            connection_string=self.storage_connection, account_name=self.storage_account_name,
+            table_service_uri=self.storage_table_service_uri, queue_service_uri=self.storage_queue_service_uri,
+            credential=self.storage_credential, client_id=self.storage_client_id)
+
+    @property
+    def storage_policy(self) -> StoragePolicy:
+        return StoragePolicy(retry_total=self.storage_retry_total, retry_backoff=self.storage_retry_backoff,
+                             connect_timeout=self.storage_connect_timeout, read_timeout=self.storage_read_timeout)
+
+    @model_validator(mode="after")
+    def _storage_reachable(self) -> Settings:
+        problems = self.storage.problems()
+        worst = self.storage_policy.worst_case()
+        if worst > WEBHOOK_BUDGET:  # (RESPONDER_INTAKE_DEADLINE may cut the intake shorter still, on purpose)
+            problems.append(f"RESPONDER_STORAGE_RETRY_TOTAL, _RETRY_BACKOFF, _CONNECT_TIMEOUT, _READ_TIMEOUT: one "
+                            f"storage call could take {worst:.1f} s with these, over the {WEBHOOK_BUDGET:g} s an "
+                            f"alert can wait for it (Azure Monitor gives the webhook 10 s)")
+        if (not problems and self.credential == "emulator" and self.storage.identity_based
+                and not self.storage_credential and not self.storage_client_id and not self.storage.loopback()):
+            problems.append("RESPONDER_CREDENTIAL=emulator is only allowed with loopback storage endpoints")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     @model_validator(mode="after")
     def _entra_settings_together(self) -> Settings:
         trio = {"RESPONDER_ENTRA_TENANT_ID": self.entra_tenant_id, "RESPONDER_ENTRA_CLIENT_ID": self.entra_client_id,
@@ -211,7 +258,8 @@ class Settings(BaseModel):
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        values = {field: env[name] for field, name in _ENV.items() if env.get(name, "") != ""}
+        values = {field: value for field, name in _ENV.items()
+                  if (value := env.get(name) if "__" not in name else setting(env, name)) not in (None, "")}
         try:
             return cls.model_validate(values)
         except ValidationError as error:
@@ -220,4 +268,7 @@ class Settings(BaseModel):
                 f"{'required' if item['type'] == 'missing' else item['msg']}"
                 for item in error.errors()
             ]
+            # a field error keeps the model validators from running: name what the storage settings lack too
+            problems += [problem for problem in StorageConnection.from_env(env).problems()
+                         if not any(problem in known for known in problems)]
             raise ConfigurationError("invalid app settings: " + "; ".join(problems)) from None

@@ -21,8 +21,9 @@ their boundary; nothing above the adapters sees an `azure.core` or `redis` excep
     └── Escalate                    the responder refuses to act (unsafe) or acted without fixing it: a human decides
 
     StoreError                      the incident store (Table/Queue storage) is unreachable or failed: triggers answer 503
-    ├── StoreRejected(code)         storage refused a request it will never accept (4xx: too large, invalid): not
-    │                               "unavailable"; the record is written smaller, or the trigger says so
+    ├── StoreRejected(code, status) storage refused a request it will never accept (4xx: PropertyValueTooLarge,
+    │                               EntityTooLarge, InvalidInput, 403 for a key or an identity without its role...):
+    │                               not "unavailable"; the record is written smaller, or the trigger says so
     ├── EntityExists                a conditional insert lost: the row is already there
     └── EntityChanged               an ETag-conditioned update lost: someone else wrote first (reload, retry)
     EntityMissing (LookupError)     the row does not exist
@@ -117,9 +118,12 @@ class StoreError(RuntimeError):
 
 
 class StoreRejected(StoreError):
-    def __init__(self, message: str, code: str | None = None):
+    """Storage answered 4xx for a request it will never accept as it is: not unavailability, so not "retry later".
+    `code` is storage's error code, `status` its HTTP status."""
+
+    def __init__(self, message: str, code: str | None = None, status: int | None = None):
         super().__init__(message)
-        self.code = code
+        self.code, self.status = code, status
 
 
 class EntityExists(StoreError):

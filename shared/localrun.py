@@ -23,6 +23,8 @@ from typing import Any, Callable, Mapping
 
 import azure.functions as func
 
+from shared.storage import StorageAccount, StorageConnection
+
 log = logging.getLogger("responder.localrun")
 _SETTING = re.compile(r"%([^%]+)%")
 _functions_of: dict[int, list[Any]] = {}  # app.get_functions() may be called only once per FunctionApp
@@ -42,6 +44,18 @@ def resolve(text: str, env: Mapping[str, str]) -> str:
         return env[match[1]]
 
     return _SETTING.sub(setting, text)
+
+
+def storage_of(env: Mapping[str, str], connection: str) -> StorageAccount:
+    """The storage account a queue trigger's `connection` names, read as the host reads it (a connection
+    string, or `<connection>__accountName` / `__queueServiceUri` with an identity), with the app's timeouts."""
+    from shared.config import Settings
+
+    found = StorageConnection.from_env(env, connection)
+    problems = found.problems()
+    if problems:
+        raise KeyError(f"queue trigger connection {connection!r}: {'; '.join(problems)}")
+    return StorageAccount.for_settings(Settings.from_env(env), found)
 
 
 async def invoke(function: Callable[..., Any], argument: Any) -> Any:
@@ -146,14 +160,13 @@ class QueuePump:
     """Deliver one queue's messages to its trigger like the host: delete on success; on failure make the
     message visible again after visibilityTimeout; after maxDequeueCount, move it to `<queue>-poison`."""
 
-    def __init__(self, binding: QueueBinding, connection_string: str, options: QueueOptions):
+    def __init__(self, binding: QueueBinding, storage: StorageAccount, options: QueueOptions):
         from azure.storage.queue import BinaryBase64DecodePolicy, TextBase64EncodePolicy
-        from azure.storage.queue.aio import QueueClient
 
         self.binding, self.options = binding, options
         codecs = dict(message_encode_policy=TextBase64EncodePolicy(), message_decode_policy=BinaryBase64DecodePolicy())
-        self._queue = QueueClient.from_connection_string(connection_string, binding.queue, **codecs)
-        self._poison = QueueClient.from_connection_string(connection_string, f"{binding.queue}-poison", **codecs)
+        self._queue = storage.queue(binding.queue, **codecs)
+        self._poison = storage.queue(f"{binding.queue}-poison", **codecs)
         self._created = False
         self.invocations: list[float] = []  # seconds each delivery took (benchmarks read it)
 
@@ -280,6 +293,7 @@ class LocalRunner:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._pumps: list[QueuePump] = []
+        self._storage: dict[str, StorageAccount] = {}
         self._site = None
         self._runner = None
 
@@ -292,7 +306,7 @@ class LocalRunner:
         await self._site.start()
         self.port = self._runner.addresses[0][1]
         for binding in self.table.queues:
-            pump = QueuePump(binding, self.env[binding.connection], self.options)
+            pump = QueuePump(binding, self._storage_of(binding.connection), self.options)
             self._pumps.append(pump)
             self._tasks.append(asyncio.create_task(pump.run(self._stop), name=f"queue {binding.queue}"))
         if self.timers:
@@ -300,11 +314,19 @@ class LocalRunner:
                 self._tasks.append(asyncio.create_task(run_timer(timer, self._stop), name=f"timer {timer.name}"))
         return self.port
 
+    def _storage_of(self, connection: str) -> StorageAccount:
+        """The storage a trigger's `connection` names, in either form the host accepts (one per connection)."""
+        if connection not in self._storage:
+            self._storage[connection] = storage_of(self.env, connection)
+        return self._storage[connection]
+
     async def stop(self) -> None:
         self._stop.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for pump in self._pumps:
             await pump.aclose()
+        for storage in self._storage.values():
+            await storage.aclose()
         if self._runner is not None:
             await self._runner.cleanup()
         from shared import services  # what the host does when it recycles an instance

@@ -11,7 +11,7 @@ import asyncio
 import json
 from typing import Any
 
-from shared.errors import StoreError
+from shared.storage import StorageAccount, store_failure
 
 
 def encode(incident_id: str, reason: str) -> str:
@@ -28,8 +28,8 @@ def decode(body: bytes | str) -> dict[str, Any]:
 
 
 class RunQueue:
-    def __init__(self, connection_string: str, name: str):
-        self._connection_string, self.name = connection_string, name
+    def __init__(self, storage: StorageAccount, name: str):
+        self._storage, self.name = storage, name
         self._client = None
         self._lock = asyncio.Lock()
 
@@ -40,18 +40,15 @@ class RunQueue:
             if self._client is None:
                 from azure.core.exceptions import AzureError, ResourceExistsError
                 from azure.storage.queue import TextBase64EncodePolicy
-                from azure.storage.queue.aio import QueueClient
 
-                client = QueueClient.from_connection_string(
-                    self._connection_string, self.name, message_encode_policy=TextBase64EncodePolicy()
-                )
+                client = self._storage.queue(self.name, message_encode_policy=TextBase64EncodePolicy())
                 try:
                     await client.create_queue()
                 except ResourceExistsError:
                     pass
                 except AzureError as error:
                     await client.close()
-                    raise StoreError(f"cannot create queue {self.name}: {type(error).__name__}") from error
+                    raise store_failure(f"create queue {self.name}", "queue", error) from error
                 self._client = client
         return self._client
 
@@ -62,7 +59,7 @@ class RunQueue:
         try:
             await client.send_message(encode(incident_id, reason), visibility_timeout=int(delay_seconds) or None)
         except AzureError as error:
-            raise StoreError(f"cannot enqueue incident {incident_id} on {self.name}: {type(error).__name__}") from error
+            raise store_failure(f"enqueue incident {incident_id} on {self.name}", "queue", error) from error
 
     async def aclose(self) -> None:
         if self._client is not None:

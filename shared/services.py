@@ -27,15 +27,17 @@ class Services:
         from shared.guards import Guards
         from shared.incidents import IncidentStore
         from shared.queueing import RunQueue
+        from shared.storage import StorageAccount
 
         self.settings = settings
         self.clock = clock
         self.sleep = sleep  # every wait in place goes through here (tests pass a fake with their fake clock)
         self.kinds = KINDS if kinds is None else kinds
-        self._tables = tables.Tables(settings.storage_connection, settings.table_prefix)
+        self._storage = StorageAccount.for_settings(settings)
+        self._tables = tables.Tables(self._storage, settings.table_prefix)
         self.store = IncidentStore(self._tables, clock)
         self.guards = Guards(self._tables, clock)
-        self.queue = RunQueue(settings.storage_connection, settings.queue_name)
+        self.queue = RunQueue(self._storage, settings.queue_name)
         self._rules = None
         self._credential = None
         self._http = None
@@ -117,6 +119,7 @@ class Services:
             await self._credential.close()
         await self.queue.aclose()
         await self._tables.aclose()
+        await self._storage.aclose()
 
 
 _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Services] = weakref.WeakKeyDictionary()

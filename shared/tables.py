@@ -17,9 +17,10 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
 )
 from azure.data.tables import TableTransactionError, UpdateMode
-from azure.data.tables.aio import TableClient, TableServiceClient
+from azure.data.tables.aio import TableClient
 
 from shared.errors import EntityChanged, EntityExists, EntityMissing, StoreError, StoreRejected
+from shared.storage import StorageAccount, store_failure
 
 __all__ = ["EntityChanged", "EntityExists", "EntityMissing", "StoreError", "StoreRejected", "Tables"]
 
@@ -37,16 +38,16 @@ def _translated(what: str):
     except HttpResponseError as error:
         if error.status_code == 412:
             raise EntityChanged(f"{what}: changed by someone else") from error
-        raise StoreError(f"{what}: table storage answered {error.status_code} {error.reason}") from error
+        raise store_failure(what, "table", error) from error
     except AzureError as error:
-        raise StoreError(f"{what}: table storage unreachable ({type(error).__name__})") from error
+        raise store_failure(what, "table", error) from error
 
 
 class Tables:
     """Table clients for one storage account, tables created on first use."""
 
-    def __init__(self, connection_string: str, prefix: str):
-        self._service = TableServiceClient.from_connection_string(connection_string)
+    def __init__(self, storage: StorageAccount, prefix: str):
+        self._service = storage.table_service()
         self._prefix = prefix
         self._clients: dict[str, TableClient] = {}
         self._lock = asyncio.Lock()
@@ -81,9 +82,9 @@ async def insert_together(table: TableClient, entities: list[dict[str, Any]]) ->
         if error.error_code == "EntityAlreadyExists" or error.status_code == 409:
             index = _failed_index(error)
             raise EntityExists(f"row {index} of the transaction already exists", index) from error
-        raise StoreError(f"transaction failed: {error.status_code} {error.error_code}") from error
+        raise store_failure("transaction", "table", error) from error
     except AzureError as error:
-        raise StoreError(f"transaction failed: table storage unreachable ({type(error).__name__})") from error
+        raise store_failure("transaction", "table", error) from error
 
 
 def _failed_index(error: TableTransactionError) -> int | None:
@@ -153,13 +154,22 @@ async def query(table: TableClient, filter_: str, parameters: dict[str, Any] | N
 
 async def query_page(table: TableClient, filter_: str, parameters: dict[str, Any], page_size: int,
                      continuation: Any | None) -> tuple[list[dict[str, Any]], Any | None]:
-    """One page of a query and the token of the next (None at the end)."""
+    """`page_size` rows of a query from `continuation` on (fewer only at its end), and the token of the rest
+    (None at the end).
+
+    Table Storage may answer short, or empty, with a continuation token (at a partition boundary, after 5 s of
+    server time): its tokens are followed until the page is full, each request asking only for the rows still
+    missing, so the page never holds more than `page_size` and no row falls between two pages."""
+    rows: list[dict[str, Any]] = []
+    token = continuation
     with _translated(f"query {filter_}"):
-        pages = table.query_entities(filter_, parameters=parameters, results_per_page=page_size).by_page(
-            continuation_token=continuation
-        )
-        page = [_plain(entity) async for entity in await pages.__anext__()]
-        return page, pages.continuation_token
+        while True:
+            pages = table.query_entities(filter_, parameters=parameters,
+                                         results_per_page=page_size - len(rows)).by_page(continuation_token=token)
+            rows += [_plain(entity) async for entity in await pages.__anext__()]
+            token = pages.continuation_token
+            if token is None or len(rows) >= page_size:
+                return rows, token
 
 
 def _plain(entity: Any) -> dict[str, Any]:

@@ -23,6 +23,43 @@ def azurite():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def short_pages(azurite):
+    """The Table Storage stand-in that answers queries with short and empty pages (tests/support/short_pages.py),
+    in front of the session's Azurite."""
+    from tests.support.short_pages import ShortPagesProxy
+
+    proxy = ShortPagesProxy(azurite.ports["table"]).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def short_pages_storage(azurite, short_pages) -> str:
+    """A connection string whose tables are served through the short-pages proxy (the queue is Azurite's); the
+    proxy's cuts start over from its seed for each test."""
+    short_pages.reset()
+    return short_pages.connection_string(azurite)
+
+
+@pytest.fixture(scope="session")
+def oauth_azurite(tmp_path_factory):
+    """An Azurite that serves HTTPS (its own trustme CA, `oauth_azurite.ca_path`) and accepts bearer tokens, for
+    the identity-based form of AzureWebJobsStorage."""
+    import trustme
+
+    folder = tmp_path_factory.mktemp("azurite-oauth")
+    authority = trustme.CA()
+    certificate = authority.issue_cert("127.0.0.1", "localhost")
+    certificate.cert_chain_pems[0].write_to_path(str(folder / "cert.pem"))
+    certificate.private_key_pem.write_to_path(str(folder / "key.pem"))
+    authority.cert_pem.write_to_path(str(folder / "ca.pem"))
+    server = Azurite(oauth=(str(folder / "cert.pem"), str(folder / "key.pem"))).start()
+    server.ca_path = str(folder / "ca.pem")
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def emulator():
     with Emulator() as emu:

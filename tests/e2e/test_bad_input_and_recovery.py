@@ -173,6 +173,23 @@ async def test_storage_down_answers_503_so_azure_monitor_retries(app, emulator, 
     assert "retry later" in answer["message"]
 
 
+async def test_storage_refusing_the_app_answers_store_refused_not_unavailable(app, emulator, monkeypatch, app_env,
+                                                                             caplog):
+    site = emulator.add_app(APP, production="v1.2.3", staging="v1.2.2", broken={"v1.2.3"})
+    key = app_env["AzureWebJobsStorage"].split("AccountKey=")[1].split(";")[0]
+    monkeypatch.setenv("AzureWebJobsStorage", app_env["AzureWebJobsStorage"].replace(key, "d3Jvbmcta2V5" * 7))
+    from shared import services
+
+    services.forget()  # rebuilt from the environment: a rotated key, storage answers 403
+    status, answer = await app.post_alert(metric_alert(site.id))
+    assert status == 503 and answer["error"] == "store_refused", answer
+    assert "refused" in answer["message"] and "unavailable" not in answer["message"]
+    assert "AuthorizationFailure" in answer["message"] or "AuthenticationFailed" in answer["message"]
+    refused = [r for r in caplog.records if r.name == "responder.http" and r.levelname == "ERROR"]
+    assert refused and "403" in refused[0].getMessage() and "Data Contributor" in refused[0].getMessage()
+    assert "d3Jvbmcta2V5" not in caplog.text
+
+
 async def test_an_incident_whose_queue_message_was_lost_is_redriven_by_the_reconciler(app, emulator, monkeypatch):
     site = emulator.add_app(APP, production="v1.2.3", staging="v1.2.2", broken={"v1.2.3"})
     status, body = await app.post_alert(metric_alert(site.id))

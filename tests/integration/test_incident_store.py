@@ -12,7 +12,9 @@ from shared import tables
 from shared.guards import Guards, LeaseHeld
 from shared.incidents import Incident, IncidentNotFound, IncidentStore, new_incident_id, row_key_of
 from shared.plan import Decision, Plan
+from shared.errors import StoreRejected
 from shared.status import Status, TransitionRefused
+from shared.storage import StorageAccount, StorageConnection
 
 
 class Clock:
@@ -33,7 +35,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def storage(azurite, clock):
-    table_set = tables.Tables(azurite.connection_string, f"t{uuid.uuid4().hex[:10]}")
+    table_set = tables.Tables(StorageAccount(StorageConnection(connection_string=azurite.connection_string)),
+                              f"t{uuid.uuid4().hex[:10]}")
     yield IncidentStore(table_set, clock), Guards(table_set, clock)
     await table_set.aclose()
 
@@ -246,3 +249,113 @@ async def test_retention_removes_old_closed_incidents_with_their_timeline_and_ke
     assert (await store.get(recent_closed.id)).id == recent_closed.id
     again, _ = await store.create(incident(clock, fingerprint=old_closed.fingerprint))
     assert again.id != old_closed.id  # its fingerprint went with it
+
+
+async def test_an_oversized_record_is_refused_by_storage_not_reported_unavailable(storage, clock, caplog):
+    store, _ = storage
+    guards_table = await store._tables.table("guards")
+    with pytest.raises(StoreRejected) as caught:  # Table Storage: 32K characters a property
+        await tables.insert(guards_table, {"PartitionKey": "p", "RowKey": "r", "note": "y" * 40_000})
+    assert caught.value.status == 400 and caught.value.code == "PropertyValueTooLarge"
+    assert "refused" in str(caught.value) and "y" * 100 not in str(caught.value)
+    with pytest.raises(StoreRejected) as caught:  # the same inside a transaction
+        await tables.insert_together(guards_table, [{"PartitionKey": "p", "RowKey": "r", "note": "y" * 40_000}])
+    assert caught.value.code == "PropertyValueTooLarge"
+
+    # the store records an incident refused as too large without its payload (it used to be a StoreError: 503)
+    created, is_new = await store.create(incident(clock).model_copy(update={"raw": "x" * 40_000}))
+    assert is_new and created.raw is None and "PropertyValueTooLarge" in created.event["compacted"]
+    assert "PropertyValueTooLarge" in caplog.text
+
+
+# ----- paging, on Azurite (full pages) and on the short-pages stand-in (short and empty pages, as Table Storage) ----
+
+@pytest.fixture(params=["azurite", "short_pages"])
+async def paged(request, azurite, clock):
+    """An incident store on plain Azurite, or with its tables behind the short-pages proxy."""
+    connection = (azurite.connection_string if request.param == "azurite"
+                  else request.getfixturevalue("short_pages_storage"))
+    table_set = tables.Tables(StorageAccount(StorageConnection(connection_string=connection)),
+                              f"t{uuid.uuid4().hex[:10]}")
+    yield IncidentStore(table_set, clock)
+    await table_set.aclose()
+
+
+async def created(store: IncidentStore, clock: Clock, count: int, **kinds) -> list[str]:
+    """`count` incidents one second apart (kinds: field -> function of the index), newest first."""
+    ids = []
+    for number in range(count):
+        clock.advance(seconds=1)
+        fields = {name: pick(number) for name, pick in kinds.items()}
+        record, _ = await store.create(incident(clock, **fields))
+        ids.append(record.id)
+    return ids[::-1]
+
+
+async def every_page(store: IncidentStore, limit: int, **filters) -> list[list[str]]:
+    pages, cursor = [], None
+    while True:
+        page = await store.list(limit=limit, cursor=cursor, **filters)
+        pages.append([item.id for item in page.items])
+        if page.next_cursor is None:
+            return pages
+        assert page.next_cursor != cursor, "a cursor that does not move"
+        cursor = page.next_cursor
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 5, 50])
+async def test_listing_page_by_page_returns_every_incident_once_newest_first(paged, clock, limit):
+    newest_first = await created(paged, clock, 11)
+    pages = await every_page(paged, limit)
+    assert [incident_id for page in pages for incident_id in page] == newest_first  # none skipped or repeated
+    assert all(len(page) == limit for page in pages[:-1])  # no short (or empty) page while more exist
+    assert all(pages)  # here a cursor always has rows after it: not even the last page is empty
+
+
+async def test_a_filtered_listing_pages_through_the_rows_it_skips(paged, clock):
+    newest_first = await created(paged, clock, 12, component=lambda n: "frontend" if n % 4 == 0 else "backend")
+    frontend = [incident_id for index, incident_id in enumerate(newest_first) if (11 - index) % 4 == 0]
+    pages = await every_page(paged, 2, component="frontend")
+    assert [incident_id for page in pages for incident_id in page] == frontend
+    assert all(len(page) == 2 for page in pages[:-1])
+
+
+async def test_timeline_and_steps_read_every_row_in_order(paged, clock):
+    record, _ = await paged.create(incident(clock))
+    for number in range(14):
+        clock.advance(milliseconds=5)
+        await paged.append(record.id, "step", "info", f"entry {number}")
+    for index in range(4):
+        await paged.save_step(record.id, await paged.step(record.id, index, "swap_back", f"/site/{index}"))
+    assert [entry.detail for entry in await paged.timeline(record.id)] == [f"entry {n}" for n in range(14)]
+    assert [step.index for step in await paged.steps(record.id)] == [0, 1, 2, 3]
+
+
+async def test_the_open_index_and_retention_see_every_row(paged, clock):
+    newest_first = await created(paged, clock, 9, status=lambda n: Status.AWAITING_APPROVAL if n % 3 else Status.RESOLVED)
+    waiting = {i for i in newest_first if (await paged.get(i)).status is Status.AWAITING_APPROVAL}
+    closed = set(newest_first) - waiting
+    for incident_id in closed:
+        for number in range(3):
+            await paged.append(incident_id, "step", "info", f"entry {number}")
+    assert {incident.id for incident in await paged.open()} == waiting and len(waiting) == 6
+
+    clock.advance(days=1)
+    assert await paged.remove_closed_before(clock()) == len(closed) == 3
+    assert [i for page in await every_page(paged, 2) for i in page] == [i for i in newest_first if i in waiting]
+    assert [await paged.timeline(incident_id) for incident_id in closed] == [[], [], []]
+
+
+async def test_the_short_pages_stand_in_cuts_pages_that_the_sdk_follows(short_pages, short_pages_storage, clock):
+    """The stand-in is only worth its tests if it really answers short and empty pages."""
+    table_set = tables.Tables(StorageAccount(StorageConnection(connection_string=short_pages_storage)),
+                              f"t{uuid.uuid4().hex[:10]}")
+    try:
+        table = await table_set.table("timeline")
+        for number in range(30):
+            await tables.insert(table, {"PartitionKey": "p", "RowKey": f"r{number:03d}"})
+        reads = [[row["RowKey"] async for row in tables.query(table, "PartitionKey eq 'p'")] for _ in range(5)]
+    finally:
+        await table_set.aclose()
+    assert reads == [[f"r{number:03d}" for number in range(30)]] * 5
+    assert short_pages.short_pages >= 3 and short_pages.empty_pages >= 1, vars(short_pages)

@@ -9,7 +9,7 @@ from typing import Any
 import azure.functions as func
 
 from shared import services
-from shared.localrun import FunctionTable, QueueOptions, QueuePump
+from shared.localrun import FunctionTable, QueueOptions, QueuePump, storage_of
 
 
 class AppHarness:
@@ -20,7 +20,8 @@ class AppHarness:
         self.functions.update({binding.name: binding.function for binding in self.table.queues})
         self.functions.update({timer.name: timer.function for timer in self.table.timers})
         options = QueueOptions(max_dequeue_count=5, visibility_timeout=0, max_polling_interval=0.1)
-        self.pumps = [QueuePump(binding, env[binding.connection], options) for binding in self.table.queues]
+        self.storage = {binding.connection: storage_of(env, binding.connection) for binding in self.table.queues}
+        self.pumps = [QueuePump(binding, self.storage[binding.connection], options) for binding in self.table.queues]
 
     @property
     def services(self) -> services.Services:
@@ -72,5 +73,7 @@ class AppHarness:
     async def aclose(self) -> None:
         for pump in self.pumps:
             await pump.aclose()
+        for storage in self.storage.values():
+            await storage.aclose()
         await services.current().aclose()
         services.forget()

@@ -16,23 +16,30 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 AZURITE = ROOT / "tools" / "node_modules" / ".bin" / "azurite"
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-_LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at http://127\.0\.0\.1:(\d+)")
+_LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at https?://127\.0\.0\.1:(\d+)")
 
 
 class Azurite:
-    """`azurite` from tools/node_modules (pinned in tools/package.json), in memory, telemetry off."""
+    """`azurite` from tools/node_modules (pinned in tools/package.json), in memory, telemetry off.
 
-    def __init__(self) -> None:
+    With `oauth=(cert, key)` it serves HTTPS with that PEM certificate and accepts bearer tokens (`--oauth basic`:
+    a JWT with an Entra issuer, the storage audience and a valid lifetime; the signature is not checked)."""
+
+    def __init__(self, oauth: tuple[str, str] | None = None) -> None:
         if not AZURITE.exists():
             raise RuntimeError(f"Azurite is not installed at {AZURITE}: run `make setup` (npm ci in tools/)")
         self._process: subprocess.Popen[str] | None = None
         self.ports: dict[str, int] = {}
         self._output: list[str] = []
+        self.oauth = oauth
+        self.scheme = "https" if oauth else "http"
 
     def start(self, timeout: float = 60.0) -> Azurite:
         command = [str(AZURITE), "--silent", "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck",
                    "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
                    "--blobPort", "0", "--queuePort", "0", "--tablePort", "0"]
+        if self.oauth:
+            command += ["--oauth", "basic", "--cert", self.oauth[0], "--key", self.oauth[1]]
         self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                          cwd=tempfile.gettempdir(), start_new_session=True)
         ready = threading.Event()
@@ -52,12 +59,16 @@ class Azurite:
             raise RuntimeError("Azurite did not start within %ss; its output:\n%s" % (timeout, "\n".join(self._output)))
         return self
 
+    def service_uri(self, service: str) -> str:
+        """The service's URL with the emulator account in the path (Azurite's IP-style URLs)."""
+        return f"{self.scheme}://127.0.0.1:{self.ports[service]}/devstoreaccount1"
+
     @property
     def connection_string(self) -> str:
-        return ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+        return (f"DefaultEndpointsProtocol={self.scheme};AccountName=devstoreaccount1;"
                 f"AccountKey={ACCOUNT_KEY};"
-                f"TableEndpoint=http://127.0.0.1:{self.ports['table']}/devstoreaccount1;"
-                f"QueueEndpoint=http://127.0.0.1:{self.ports['queue']}/devstoreaccount1;")
+                f"TableEndpoint={self.service_uri('table')};"
+                f"QueueEndpoint={self.service_uri('queue')};")
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
