@@ -6,14 +6,13 @@ alert recorded while the run queue is down is accepted and started by the reconc
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 
 import azure.functions as func
 import pytest
 
 from shared import reconciler
 from tests.support.alerts import metric_alert
+from tests.support.silent import SilentServer
 
 APP = "augeo-production-api"
 
@@ -77,29 +76,9 @@ async def test_an_unexpected_error_with_storage_down_answers_503_with_retry_afte
 
 @pytest.fixture
 def silent_server():
-    """A TCP server that accepts connections and never answers (a storage endpoint that hangs)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(listener.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    thread.join()
-    for connection in held:
-        connection.close()
-    listener.close()
+    """A storage endpoint that accepts connections and never answers."""
+    with SilentServer() as server:
+        yield server.port
 
 
 async def test_storage_that_hangs_is_answered_503_within_the_webhooks_time(app, app_env, monkeypatch, emulator,

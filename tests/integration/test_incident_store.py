@@ -338,7 +338,7 @@ async def test_the_open_index_and_retention_see_every_row(paged, clock):
     for incident_id in closed:
         for number in range(3):
             await paged.append(incident_id, "step", "info", f"entry {number}")
-    assert {incident.id for incident in await paged.open()} == waiting and len(waiting) == 6
+    assert {entry.incident_id for entry in await paged.open()} == waiting and len(waiting) == 6
 
     clock.advance(days=1)
     assert await paged.remove_closed_before(clock()) == len(closed) == 3
