@@ -224,12 +224,13 @@ class IncidentStore:
             await tables.insert(await self._open_index(), OpenIncident.of(incident).to_entity())
         try:
             try:
-                await tables.insert_together(table, rows)
+                etags = await tables.insert_together(table, rows)
             except tables.StoreRejected as refused:  # too large after all: keep the facts, drop the payload
                 log.error("storage refused incident %s (%s); recording it without its payload", incident.id,
                           refused.code)
-                rows[0] = _compacted(incident, refused).to_entity()
-                await tables.insert_together(table, rows)
+                incident = _compacted(incident, refused)
+                rows[0] = incident.to_entity()
+                etags = await tables.insert_together(table, rows)
         except tables.EntityExists:
             if indexed:
                 await self._close(incident.id)
@@ -237,7 +238,7 @@ class IncidentStore:
             if existing is None:  # only the incident row can have collided: a new id will do
                 raise
             return existing, False
-        return await self.get(incident.id), True
+        return incident.model_copy(update={"etag": etags[0]}), True
 
     async def link_fingerprint(self, fingerprint: str, incident_id: str) -> bool:
         """Record that an event belongs to an existing incident; False if that event was already recorded."""
@@ -276,7 +277,7 @@ class IncidentStore:
             if is_final(changed.status):
                 if not is_final(current.status):
                     await self._close(incident_id)
-            elif OpenIncident.of(changed) != OpenIncident.of(current):
+            elif _index_outdated(OpenIncident.of(current), OpenIncident.of(changed)):
                 await self._index(changed)
             return changed
         raise tables.StoreError(f"incident {incident_id} kept changing under 20 attempts to update it")
@@ -414,6 +415,13 @@ class IncidentStore:
             await tables.delete_together(table, [*keys, (INCIDENT_PARTITION, row["RowKey"])])
             removed += 1
         return removed
+
+
+def _index_outdated(before: OpenIncident, after: OpenIncident) -> bool:
+    """Does the index row need writing? Not when only the due time moved later: an index that says "due
+    earlier" costs the reconciler one read of the incident, which then mends the row; one that said "due later"
+    would hide a stuck incident."""
+    return after != before and not (after.model_copy(update={"due": before.due}) == before and after.due >= before.due)
 
 
 def _compacted(incident: Incident, refused: Exception) -> Incident:

@@ -74,10 +74,12 @@ async def insert(table: TableClient, entity: dict[str, Any]) -> str:
     return result["etag"]
 
 
-async def insert_together(table: TableClient, entities: list[dict[str, Any]]) -> None:
-    """Insert rows of one partition atomically: all of them, or none (EntityExists names the row that existed)."""
+async def insert_together(table: TableClient, entities: list[dict[str, Any]]) -> list[str]:
+    """Insert rows of one partition atomically: all of them, or none (EntityExists names the row that existed).
+    Returns their ETags."""
     try:
-        await table.submit_transaction([("create", entity) for entity in entities])
+        results = await table.submit_transaction([("create", entity) for entity in entities])
+        return [result.get("etag") for result in results]
     except TableTransactionError as error:
         if error.error_code == "EntityAlreadyExists" or error.status_code == 409:
             index = _failed_index(error)
