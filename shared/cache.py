@@ -56,9 +56,11 @@ def translated(endpoint: CacheEndpoint, what: str) -> Iterator[None]:
                               "key secret in Key Vault or the identity's Redis access policy") from None
     except redis_errors.ResponseError as error:
         text = str(error)
-        if text.startswith(("WRONGPASS", "NOAUTH", "NOPERM")) or "invalid password" in text:
-            raise CacheAuthFailed(f"{where}: Redis refused the credentials or the command ({_first_word(error)})"
-                                  ) from None
+        # In a pipeline redis-py rewrites the text ("Command # 1 (...) of pipeline caused error: ..."), dropping the
+        # error code; the exception keeps it as status_code.
+        code = getattr(error, "status_code", None) or _first_word(error)
+        if code in ("WRONGPASS", "NOAUTH", "NOPERM") or "invalid password" in text:
+            raise CacheAuthFailed(f"{where}: Redis refused the credentials or the command ({code})") from None
         raise CacheUnavailable(f"{where}: Redis answered an error: {text[:200]}", delay=5.0) from None
     except (redis_errors.TimeoutError, asyncio.TimeoutError):
         raise CacheUnavailable(f"{where}: Redis did not answer within {endpoint.socket_timeout:g} s", delay=5.0
@@ -224,8 +226,12 @@ class Cache:
                 async for keys in self._scan(pattern, count):
                     for start in range(0, len(keys), batch):
                         await found.put(keys[start:start + batch])
-            finally:
+            except asyncio.CancelledError:
+                raise  # the unlinking failed: nobody reads the queue any more, so no end mark (it could block)
+            except BaseException:
                 await found.put(None)
+                raise
+            await found.put(None)
 
         async def unlink() -> int:
             removed, done = 0, False

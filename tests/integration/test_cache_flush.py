@@ -247,6 +247,32 @@ async def test_entra_id_authentication_uses_the_identity_token_as_password(app, 
     assert admin.exists("session:1") == 0
 
 
+async def test_an_unlink_refused_mid_flush_ends_the_flush_with_the_reason(redis_server):
+    """UNLINK refused while the scan is ahead of it (its queue full, as batches of one key make it at once): the
+    flush ends with the error instead of waiting forever for the scan to stop."""
+    import asyncio
+
+    from shared.cache import Cache, CacheEndpoint
+    from shared.errors import CacheAuthFailed
+
+    admin = populate(redis_server.port, session=5_000)
+    admin.execute_command("ACL", "SETUSER", "scan-only", "on", ">scan-only-password", "~*", "+@all", "-unlink")
+    cache = await Cache.connect(CacheEndpoint(host="127.0.0.1", port=redis_server.port, tls=False, database=0,
+                                              cluster=False, username="scan-only", password="scan-only-password",
+                                              connect_timeout=5, socket_timeout=5, ca_bundle=None))
+    flush = asyncio.ensure_future(cache.unlink_matching("session:*", count=1000, batch=1))
+    try:
+        done, _ = await asyncio.wait({flush}, timeout=60)  # a guard against the hang, not a speed check
+        assert flush in done, "the flush never ended after Redis refused UNLINK"
+        with pytest.raises(CacheAuthFailed) as refused:
+            flush.result()
+    finally:
+        flush.cancel()
+        await cache.aclose()
+    assert "NOPERM" in str(refused.value) and "scan-only-password" not in str(refused.value)
+    assert admin.dbsize() == 5_000
+
+
 @pytest.mark.slow
 async def test_selective_flush_scans_every_primary_of_a_cluster(app, issuer, cache_target):
     cluster = RedisCluster().start()
