@@ -65,16 +65,32 @@ def translated(endpoint: CacheEndpoint, what: str) -> Iterator[None]:
     except (redis_errors.TimeoutError, asyncio.TimeoutError):
         raise CacheUnavailable(f"{where}: Redis did not answer within {endpoint.socket_timeout:g} s", delay=5.0
                                ) from None
+    except redis_errors.ClusterError as error:  # redis-py stopped following redirects ("TTL exhausted")
+        raise CacheUnavailable(f"{where}: the cluster kept redirecting the command ({str(error)[:200]}); a reshard "
+                               "or failover is probably under way", delay=10.0) from None
+    except redis_errors.RedisClusterException as error:  # the cluster client's own: no node reached, no cluster
+        if isinstance(error.__cause__, (redis_errors.ConnectionError, OSError)):
+            raise _connection_failed(where, error.__cause__) from None
+        if "Cluster mode is not enabled" in str(error):
+            raise ConfigurationError(f"{where}: the server is not a Redis Cluster (set cluster: false)") from None
+        raise CacheUnavailable(f"{where}: {str(error)[:200]}", delay=5.0) from None
     except (redis_errors.ConnectionError, OSError) as error:
-        text = str(error)
-        cause = error.__cause__ or error.__context__
-        if isinstance(cause, ssl.SSLError) or "SSL" in text or "CERTIFICATE" in text.upper():
-            raise CacheTLSFailed(f"{where}: TLS handshake failed ({text[:200]}); is the port the TLS port (6380) "
-                                 "and is the server's certificate trusted?") from None
-        if "refused" in text.lower() or "111" in text:
-            raise CacheUnavailable(f"{where}: Redis refused the connection (is it running, is the port right?)",
-                                   delay=2.0) from None
-        raise CacheUnavailable(f"{where}: connection failed ({text[:200]})", delay=3.0) from None
+        raise _connection_failed(where, error) from None
+
+
+def _connection_failed(where: str, error: Exception) -> Exception:
+    text = str(error)
+    cause = error.__cause__ or error.__context__
+    # An SSL error on a connection that was already up (closed under a read during a topology refresh) is a
+    # dropped connection, not a handshake that a retry cannot fix.
+    established = "while reading from" in text or "while writing to" in text
+    if not established and (isinstance(cause, ssl.SSLError) or "SSL" in text or "CERTIFICATE" in text.upper()):
+        return CacheTLSFailed(f"{where}: TLS handshake failed ({text[:200]}); is the port the TLS port (6380) and "
+                              "is the server's certificate trusted?")
+    if "refused" in text.lower() or "111" in text:
+        return CacheUnavailable(f"{where}: Redis refused the connection (is it running, is the port right?)",
+                                delay=2.0)
+    return CacheUnavailable(f"{where}: connection failed ({text[:200]})", delay=3.0)
 
 
 def _first_word(error: Exception) -> str:

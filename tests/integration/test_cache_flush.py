@@ -247,6 +247,16 @@ async def test_entra_id_authentication_uses_the_identity_token_as_password(app, 
     assert admin.exists("session:1") == 0
 
 
+async def test_cluster_mode_against_a_cache_that_is_no_cluster_fails_at_once(app, issuer, redis_server, cache_target):
+    cache_target(**plain(redis_server, cluster=True))
+    status, body = await request(app, issuer, {"patterns": ["session:*"]})
+    await app.drain()
+
+    incident = await app.incident(body["incident_id"])
+    assert incident["status"] == "failed"
+    assert "the server is not a Redis Cluster (set cluster: false)" in incident["status_reason"]
+
+
 async def test_an_unlink_refused_mid_flush_ends_the_flush_with_the_reason(redis_server):
     """UNLINK refused while the scan is ahead of it (its queue full, as batches of one key make it at once): the
     flush ends with the error instead of waiting forever for the scan to stop."""
@@ -440,6 +450,55 @@ async def test_a_slot_resharded_after_connecting_is_followed_by_the_host_name(em
     assert removed == 300
     assert sum(1 for _ in client.scan_iter(match="session:*")) == 0
     assert sum(1 for _ in client.scan_iter(match="user:*")) == 300
+
+
+@pytest.mark.slow
+async def test_a_cluster_that_keeps_redirecting_is_a_temporary_failure(emulator, tls_cluster):
+    """Mid-reshard the old owner answers ASK (with an IP address) and the new one, unless the ASKING reached the
+    same connection as the command (redis-py's asyncio client does not ensure that), MOVED back: the flush gives
+    up with a temporary error, to be retried, not a TLS or an unexpected one, and the retry after the reshard
+    finishes removes what is left. Here the new owner never accepts the slot, so the bouncing is certain."""
+    from shared.cache import Cache
+    from shared.errors import CacheUnavailable
+
+    client = tls_cluster_client(tls_cluster, emulator.ca_path)
+    fill_cluster(client, session=300, user=300)
+    slot, owner, destination = slot_elsewhere(client, tls_cluster, "session:0")
+    endpoint = cluster_endpoint(tls_cluster, emulator.ca_path)
+
+    cache = await Cache.connect(endpoint)
+    try:
+        tls_cluster.move_slot(slot, owner, destination, finish=False)  # keys moved, slot still migrating ...
+        tls_cluster.cli(destination, "cluster", "setslot", str(slot), "stable")  # ... and refused by the new owner
+        with pytest.raises(CacheUnavailable) as bounced:
+            await cache.unlink_matching("session:*", count=100, batch=50)
+    finally:
+        await cache.aclose()
+    assert CLUSTER_HOST in str(bounced.value)
+
+    for server in tls_cluster.servers:  # the reshard finishes
+        tls_cluster.cli(server.port, "cluster", "setslot", str(slot), "node", tls_cluster.node_id(destination))
+    cache = await Cache.connect(endpoint)
+    try:
+        await cache.unlink_matching("session:*", count=100, batch=50)
+    finally:
+        await cache.aclose()
+    assert sum(1 for _ in client.scan_iter(match="session:*")) == 0
+    assert sum(1 for _ in client.scan_iter(match="user:*")) == 300
+
+
+async def test_a_cluster_configured_by_ip_address_is_not_remapped_and_fails_tls_at_once(app, issuer, tls_cluster,
+                                                                                       cache_target):
+    """With an IP as the host the topology is used as announced, so the certificate must name the IP; this one
+    names only the host name: a permanent TLS failure, not retried."""
+    cache_target(**{**tls_cluster_target(tls_cluster), "host": "127.0.0.1"})
+    status, body = await request(app, issuer, {"patterns": ["session:*"]})
+    await app.drain()
+
+    incident = await app.incident(body["incident_id"])
+    assert incident["status"] == "failed"
+    assert f"connect on 127.0.0.1:{tls_cluster.port}: TLS handshake failed" in incident["status_reason"]
+    assert "IP address mismatch" in incident["status_reason"] and "gave up" not in incident["status_reason"]
 
 
 async def _drain_until_final(app, incident_id: str, seconds: float = 20) -> dict:
