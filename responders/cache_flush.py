@@ -34,7 +34,8 @@ class Params(BaseModel):
     host: str | None = Field(default=None, description="Default: <name>.redis.cache.windows.net from the target.")
     port: int = Field(default=6380, ge=1, le=65535, description="6380 is Azure Cache for Redis' TLS port.")
     tls: bool = True
-    cluster: bool = Field(default=False, description="A clustered cache: every primary is scanned / flushed.")
+    cluster: bool = Field(default=False, description="A clustered cache: every primary is scanned / flushed, "
+                          "each reached through host on its own port (an IP host: at the addresses announced).")
     auth: Literal["access_key", "entra_id", "none"] = Field(
         default="access_key", description="access_key: from Key Vault; entra_id: the app's managed identity.")
     key_vault_url: str | None = Field(default=None, description="Default: RESPONDER_KEY_VAULT_URL.")

@@ -247,6 +247,42 @@ async def test_entra_id_authentication_uses_the_identity_token_as_password(app, 
     assert admin.exists("session:1") == 0
 
 
+async def test_cluster_mode_against_a_cache_that_is_no_cluster_fails_at_once(app, issuer, redis_server, cache_target):
+    cache_target(**plain(redis_server, cluster=True))
+    status, body = await request(app, issuer, {"patterns": ["session:*"]})
+    await app.drain()
+
+    incident = await app.incident(body["incident_id"])
+    assert incident["status"] == "failed"
+    assert "the server is not a Redis Cluster (set cluster: false)" in incident["status_reason"]
+
+
+async def test_an_unlink_refused_mid_flush_ends_the_flush_with_the_reason(redis_server):
+    """UNLINK refused while the scan is ahead of it (its queue full, as batches of one key make it at once): the
+    flush ends with the error instead of waiting forever for the scan to stop."""
+    import asyncio
+
+    from shared.cache import Cache, CacheEndpoint
+    from shared.errors import CacheAuthFailed
+
+    admin = populate(redis_server.port, session=5_000)
+    admin.execute_command("ACL", "SETUSER", "scan-only", "on", ">scan-only-password", "~*", "+@all", "-unlink")
+    cache = await Cache.connect(CacheEndpoint(host="127.0.0.1", port=redis_server.port, tls=False, database=0,
+                                              cluster=False, username="scan-only", password="scan-only-password",
+                                              connect_timeout=5, socket_timeout=5, ca_bundle=None))
+    flush = asyncio.ensure_future(cache.unlink_matching("session:*", count=1000, batch=1))
+    try:
+        done, _ = await asyncio.wait({flush}, timeout=60)  # a guard against the hang, not a speed check
+        assert flush in done, "the flush never ended after Redis refused UNLINK"
+        with pytest.raises(CacheAuthFailed) as refused:
+            flush.result()
+    finally:
+        flush.cancel()
+        await cache.aclose()
+    assert "NOPERM" in str(refused.value) and "scan-only-password" not in str(refused.value)
+    assert admin.dbsize() == 5_000
+
+
 @pytest.mark.slow
 async def test_selective_flush_scans_every_primary_of_a_cluster(app, issuer, cache_target):
     cluster = RedisCluster().start()
@@ -270,6 +306,199 @@ async def test_selective_flush_scans_every_primary_of_a_cluster(app, issuer, cac
         assert sum(1 for _ in client.scan_iter(match="user:*")) == 3000
     finally:
         cluster.stop()
+
+
+# The cache's host name, as a clustered Azure Cache for Redis is configured: the nodes' certificate names only
+# `localhost` (no IP), and every node announces 127.0.0.1. Written in capitals because redis-py replaces the exact
+# string "localhost" with its IP address (ClusterNode), which would hide the host name from TLS; host names are
+# case-insensitive both for the resolver and for certificate matching, so this is still the certificate's name.
+CLUSTER_HOST = "LOCALHOST"
+
+
+@pytest.fixture
+def tls_cluster(emulator):
+    """Three TLS-only primaries (cluster bus and replication over TLS too) with a certificate from the CA the app
+    trusts that names only `localhost`, each announcing its IP: the clustered Azure Cache for Redis layout."""
+    cert, key = emulator.issue_cert("localhost")
+    cluster = RedisCluster(tls=(cert, key, emulator.ca_path)).start()
+    yield cluster
+    cluster.stop()
+
+
+def tls_cluster_client(cluster: RedisCluster, ca_path: str) -> redis.RedisCluster:
+    """The test's own view of the cluster (to fill and inspect it), verifying TLS the same way."""
+    return redis.RedisCluster(host=CLUSTER_HOST, port=cluster.port, ssl=True, ssl_ca_certs=ca_path,
+                              address_remap=lambda address: (CLUSTER_HOST, address[1]))
+
+
+def fill_cluster(client: redis.RedisCluster, **counts: int) -> None:
+    pipe = client.pipeline()
+    for prefix, count in counts.items():
+        for number in range(count):
+            pipe.set(f"{prefix}:{number}", "x")
+    pipe.execute()
+
+
+def tls_cluster_target(cluster: RedisCluster) -> dict:
+    return {"host": CLUSTER_HOST, "port": cluster.port, "tls": True, "auth": "none", "cluster": True}
+
+
+def test_the_tls_cluster_announces_ips_its_certificate_does_not_name(tls_cluster, emulator):
+    """The control for the tests below: following the topology as announced, the client is refused by TLS, and
+    the responder reports that as a TLS failure (what it did before clustered caches were reached by name)."""
+    import asyncio
+
+    from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+
+    from shared.cache import translated
+    from shared.errors import CacheTLSFailed
+
+    slots = tls_cluster.cli(tls_cluster.port, "cluster", "slots").split()
+    assert "127.0.0.1" in slots and not any("localhost" in line.lower() for line in slots)
+
+    async def follow_the_announced_addresses() -> None:
+        client = AsyncRedisCluster(host=CLUSTER_HOST, port=tls_cluster.port, ssl=True, ssl_cert_reqs="required",
+                                   ssl_ca_certs=emulator.ca_path)
+        try:
+            with translated(cluster_endpoint(tls_cluster, emulator.ca_path), "connect"):
+                await client.ping()
+        finally:
+            await client.aclose()
+
+    with pytest.raises(CacheTLSFailed) as refused:
+        asyncio.run(follow_the_announced_addresses())
+    assert "TLS handshake failed" in str(refused.value)
+    assert "IP address mismatch" in str(refused.value) and "127.0.0.1" in str(refused.value)
+
+
+@pytest.mark.slow
+async def test_selective_flush_of_a_tls_cluster_reaches_every_primary_by_the_host_name(app, issuer, emulator,
+                                                                                       tls_cluster, cache_target):
+    client = tls_cluster_client(tls_cluster, emulator.ca_path)
+    fill_cluster(client, session=3000, user=3000)
+    assert all(any(True for _ in client.scan_iter(match="session:*", target_nodes=node))
+               for node in client.get_primaries())
+
+    cache_target(**tls_cluster_target(tls_cluster))
+    status, body = await request(app, issuer, {"patterns": ["session:*"]})
+    await app.drain()
+
+    incident = await app.incident(body["incident_id"])
+    assert incident["status"] == "resolved", incident["status_reason"]
+    details = {e["outcome"]: e["detail"] for e in incident["timeline"]}
+    assert f"connected to {CLUSTER_HOST}:{tls_cluster.port} (TLS, database 0): 6,000 keys" in details["precheck ok"]
+    assert "3,000 session:*" in details["executed"]
+    assert "0 session:* keys remain" in details["verified"]
+    assert sum(1 for _ in client.scan_iter(match="session:*")) == 0
+    assert sum(1 for _ in client.scan_iter(match="user:*")) == 3000
+
+
+@pytest.mark.slow
+async def test_full_flush_of_a_tls_cluster_empties_every_primary_by_the_host_name(app, issuer, emulator,
+                                                                                  tls_cluster, cache_target):
+    client = tls_cluster_client(tls_cluster, emulator.ca_path)
+    fill_cluster(client, session=500, user=500)
+
+    cache_target(**tls_cluster_target(tls_cluster))
+    status, body = await request(app, issuer, {"mode": "full"})
+    assert body["status"] == "awaiting_approval"
+    incident_id = body["incident_id"]
+    status, answer = await app.call("approve_incident", "POST", f"/api/incidents/{incident_id}/approve",
+                                    route_params={"incident_id": incident_id},
+                                    headers=issuer.headers(APPROVER, name="bob@contoso.com"))
+    assert status == 200, answer
+    await app.drain()
+
+    incident = await app.incident(incident_id)
+    assert incident["status"] == "resolved", incident["status_reason"]
+    assert "1,000 keys were there" in next(e["detail"] for e in incident["timeline"] if e["outcome"] == "executed")
+    assert [client.dbsize(target_nodes=node) for node in client.get_primaries()] == [0, 0, 0]
+
+
+def cluster_endpoint(cluster: RedisCluster, ca_path: str):
+    from shared.cache import CacheEndpoint
+
+    return CacheEndpoint(host=CLUSTER_HOST, port=cluster.port, tls=True, database=0, cluster=True, username=None,
+                         password=None, connect_timeout=5, socket_timeout=5, ca_bundle=ca_path)
+
+
+def slot_elsewhere(client: redis.RedisCluster, cluster: RedisCluster, key: str) -> tuple[int, int, int]:
+    """(the key's slot, the port of the node that has it, the port of another node)."""
+    from redis.cluster import key_slot
+
+    owner = int(client.get_node_from_key(key).port)
+    return key_slot(key.encode()), owner, next(server.port for server in cluster.servers if server.port != owner)
+
+
+@pytest.mark.slow
+async def test_a_slot_resharded_after_connecting_is_followed_by_the_host_name(emulator, tls_cluster):
+    """A reshard (scaling the cache) after the client read the topology: the node that had the slot answers
+    MOVED with the new owner's IP address; the flush follows it to that node by host name and removes every key."""
+    from shared.cache import Cache
+
+    client = tls_cluster_client(tls_cluster, emulator.ca_path)
+    fill_cluster(client, session=300, user=300)
+    slot, owner, destination = slot_elsewhere(client, tls_cluster, "session:0")
+
+    cache = await Cache.connect(cluster_endpoint(tls_cluster, emulator.ca_path))
+    try:
+        tls_cluster.move_slot(slot, owner, destination)
+        removed = await cache.unlink_matching("session:*", count=100, batch=50)
+    finally:
+        await cache.aclose()
+
+    assert removed == 300
+    assert sum(1 for _ in client.scan_iter(match="session:*")) == 0
+    assert sum(1 for _ in client.scan_iter(match="user:*")) == 300
+
+
+@pytest.mark.slow
+async def test_a_cluster_that_keeps_redirecting_is_a_temporary_failure(emulator, tls_cluster):
+    """Mid-reshard the old owner answers ASK (with an IP address) and the new one, unless the ASKING reached the
+    same connection as the command (redis-py's asyncio client does not ensure that), MOVED back: the flush gives
+    up with a temporary error, to be retried, not a TLS or an unexpected one, and the retry after the reshard
+    finishes removes what is left. Here the new owner never accepts the slot, so the bouncing is certain."""
+    from shared.cache import Cache
+    from shared.errors import CacheUnavailable
+
+    client = tls_cluster_client(tls_cluster, emulator.ca_path)
+    fill_cluster(client, session=300, user=300)
+    slot, owner, destination = slot_elsewhere(client, tls_cluster, "session:0")
+    endpoint = cluster_endpoint(tls_cluster, emulator.ca_path)
+
+    cache = await Cache.connect(endpoint)
+    try:
+        tls_cluster.move_slot(slot, owner, destination, finish=False)  # keys moved, slot still migrating ...
+        tls_cluster.cli(destination, "cluster", "setslot", str(slot), "stable")  # ... and refused by the new owner
+        with pytest.raises(CacheUnavailable) as bounced:
+            await cache.unlink_matching("session:*", count=100, batch=50)
+    finally:
+        await cache.aclose()
+    assert CLUSTER_HOST in str(bounced.value)
+
+    for server in tls_cluster.servers:  # the reshard finishes
+        tls_cluster.cli(server.port, "cluster", "setslot", str(slot), "node", tls_cluster.node_id(destination))
+    cache = await Cache.connect(endpoint)
+    try:
+        await cache.unlink_matching("session:*", count=100, batch=50)
+    finally:
+        await cache.aclose()
+    assert sum(1 for _ in client.scan_iter(match="session:*")) == 0
+    assert sum(1 for _ in client.scan_iter(match="user:*")) == 300
+
+
+async def test_a_cluster_configured_by_ip_address_is_not_remapped_and_fails_tls_at_once(app, issuer, tls_cluster,
+                                                                                       cache_target):
+    """With an IP as the host the topology is used as announced, so the certificate must name the IP; this one
+    names only the host name: a permanent TLS failure, not retried."""
+    cache_target(**{**tls_cluster_target(tls_cluster), "host": "127.0.0.1"})
+    status, body = await request(app, issuer, {"patterns": ["session:*"]})
+    await app.drain()
+
+    incident = await app.incident(body["incident_id"])
+    assert incident["status"] == "failed"
+    assert f"connect on 127.0.0.1:{tls_cluster.port}: TLS handshake failed" in incident["status_reason"]
+    assert "IP address mismatch" in incident["status_reason"] and "gave up" not in incident["status_reason"]
 
 
 async def _drain_until_final(app, incident_id: str, seconds: float = 20) -> dict:

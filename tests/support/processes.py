@@ -123,8 +123,11 @@ class RedisServer:
         if self.password:
             args += ["--requirepass", self.password]
         if self.cluster:
+            # Announce the IP, as Azure Cache for Redis does: CLUSTER SLOTS names 127.0.0.1, never a host name.
             args += ["--cluster-enabled", "yes", "--cluster-config-file", f"{self._dir.name}/nodes.conf",
-                     "--cluster-node-timeout", "2000"]
+                     "--cluster-node-timeout", "2000", "--cluster-announce-ip", "127.0.0.1"]
+            if self.tls:  # the bus and replication over TLS too; with --port 0 the node announces its TLS port
+                args += ["--tls-cluster", "yes", "--tls-replication", "yes"]
         self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -150,29 +153,60 @@ class RedisServer:
 
 
 class RedisCluster:
-    """Three redis-server primaries joined into a cluster with `redis-cli --cluster create`."""
+    """Three redis-server primaries joined into a cluster with `redis-cli --cluster create`; with `tls`
+    (cert, key, CA) every node, the cluster bus and replication speak TLS only (like a clustered Azure Cache for
+    Redis on its 15000+ ports), and every node still announces its IP, which the certificate need not name."""
 
-    def __init__(self, nodes: int = 3) -> None:
-        self.servers = [RedisServer(cluster=True) for _ in range(nodes)]
+    def __init__(self, nodes: int = 3, tls: tuple[str, str, str] | None = None) -> None:
+        self.tls = tls
+        self.servers = [RedisServer(cluster=True, tls=tls) for _ in range(nodes)]
+
+    def cli(self, port: int, *args: str, timeout: float = 30.0) -> str:
+        """redis-cli against one node (over TLS, trusting the cluster's CA, for a TLS cluster); its stdout."""
+        tls = ["--tls", "--cacert", self.tls[2]] if self.tls else []
+        done = subprocess.run(["redis-cli", *tls, "-h", "127.0.0.1", "-p", str(port), *args], capture_output=True,
+                              text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"redis-cli {' '.join(args)} failed: {done.stderr or done.stdout}")
+        return done.stdout
 
     def start(self, timeout: float = 30.0) -> RedisCluster:
-        for server in self.servers:
-            server.start()
-        addresses = [f"127.0.0.1:{server.port}" for server in self.servers]
-        subprocess.run(["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
-                       check=True, capture_output=True, timeout=timeout)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            states = [subprocess.run(["redis-cli", "-p", str(server.port), "cluster", "info"], capture_output=True,
-                                     text=True).stdout for server in self.servers]
-            if all("cluster_state:ok" in state for state in states):
-                return self
-            time.sleep(0.1)
-        raise RuntimeError("the Redis cluster did not reach cluster_state:ok")
+        try:
+            for server in self.servers:
+                server.start()
+            addresses = [f"127.0.0.1:{server.port}" for server in self.servers]
+            self.cli(self.port, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes",
+                     timeout=timeout)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if all("cluster_state:ok" in self.cli(server.port, "cluster", "info") for server in self.servers):
+                    return self
+                time.sleep(0.1)
+            raise RuntimeError("the Redis cluster did not reach cluster_state:ok")
+        except BaseException:
+            self.stop()
+            raise
 
     @property
     def port(self) -> int:
         return self.servers[0].port
+
+    def node_id(self, port: int) -> str:
+        return self.cli(port, "cluster", "myid").strip()
+
+    def move_slot(self, slot: int, source: int, destination: int, finish: bool = True) -> None:
+        """Reshard one hash slot, keys included, from the node on port `source` to the one on `destination`
+        (the steps `redis-cli --cluster reshard` takes), so a client that read the topology before is stale: the
+        source answers MOVED for the slot's keys. `finish=False` stops with the keys moved but the slot still
+        migrating (a reshard under way): the source then answers ASK."""
+        source_id, destination_id = self.node_id(source), self.node_id(destination)
+        self.cli(destination, "cluster", "setslot", str(slot), "importing", source_id)
+        self.cli(source, "cluster", "setslot", str(slot), "migrating", destination_id)
+        while keys := self.cli(source, "cluster", "getkeysinslot", str(slot), "1000").split():
+            self.cli(source, "migrate", "127.0.0.1", str(destination), "", "0", "5000", "keys", *keys)
+        if finish:
+            for server in self.servers:  # every node learns the new owner now, not later through the bus
+                self.cli(server.port, "cluster", "setslot", str(slot), "node", destination_id)
 
     def stop(self) -> None:
         for server in self.servers:
