@@ -32,7 +32,7 @@ async def request_action(req: func.HttpRequest) -> func.HttpResponse:
     plan = commands.plan_for(request, current.kinds, current.rules)
     event = commands.event_for(request, caller, req.headers.get("idempotency-key"), current.clock())
     acceptance = await accept(current, event, plan, caller)
-    url = f"{_base_url(req, current.settings.public_base_url)}/api/incidents/{acceptance.incident.id}"
+    url = f"{_base_url(req, current.settings.public_base_url)}/api/incidents/{acceptance.incident_id}"
     return json_response(acceptance.body() | {"url": url}, 202 if acceptance.created else 200,
                          headers={"Location": url})
 

@@ -77,6 +77,11 @@ class Guards:
             return Cooldown(key, mine["until"], incident_id)
         raise tables.StoreError(f"cooldown {key} kept changing under 10 attempts to claim it")
 
+    async def cooldown(self, key: str) -> Cooldown | None:
+        """The cooldown on `key` as stored now (expired or not), or None."""
+        existing = await tables.get_or_none(await self._table(), "cooldown", _row(key))
+        return None if existing is None else Cooldown(key, existing["until"], existing["incident_id"])
+
     async def release_cooldown(self, key: str, incident_id: str) -> None:
         """Give a cooldown back (nothing ran after all); only if `incident_id` still holds it."""
         table = await self._table()

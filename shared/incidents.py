@@ -21,6 +21,7 @@ import json
 import logging
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
@@ -159,6 +160,26 @@ class Incident(BaseModel):
         return self.model_dump(mode="json", exclude={"raw"})
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What a fingerprint row says of the incident its event created: enough to answer a repeated delivery
+    without reading the incident (its status as it was first recorded; GET /api/incidents/{id} has it now)."""
+
+    incident_id: str
+    status: Status
+    plan: str
+
+    @property
+    def id(self) -> str:
+        return self.incident_id
+
+
+def _fingerprint_row(fingerprint: str, incident: Incident | Recorded) -> dict[str, Any]:
+    plan = incident.plan if isinstance(incident, Recorded) else incident.plan.summary()
+    return {"PartitionKey": INCIDENT_PARTITION, "RowKey": f"fp-{fingerprint}", "incident_id": incident.id,
+            "status": str(incident.status), "plan": plan[:1000]}
+
+
 class TimelineEntry(BaseModel):
     time: datetime
     step: str
@@ -209,16 +230,11 @@ class IncidentStore:
     async def _open_index(self):
         return await self._tables.table("open")
 
-    async def create(self, incident: Incident) -> tuple[Incident, bool]:
-        """Insert the incident and its fingerprint together. Returns (incident, created); when the fingerprint
-        is already taken, nothing is written and the incident that holds it is returned instead."""
+    async def create(self, incident: Incident) -> Incident | Recorded:
+        """Insert the incident and its fingerprint together: the incident as written, or, when the fingerprint is
+        already taken (another delivery won), nothing is written and what that one recorded is returned."""
         table = await self._incidents()
-        fingerprint_row = {"PartitionKey": INCIDENT_PARTITION, "RowKey": f"fp-{incident.fingerprint}",
-                           "incident_id": incident.id}
-        existing = await self.find_by_fingerprint(incident.fingerprint)  # the common duplicate: one point read
-        if existing is not None:
-            return existing, False
-        rows = [incident.to_entity(), fingerprint_row]
+        rows = [incident.to_entity(), _fingerprint_row(incident.fingerprint, incident)]
         indexed = not is_final(incident.status)
         if indexed:  # first, so an open incident is never missing from the index (a stray row is mended)
             await tables.insert(await self._open_index(), OpenIncident.of(incident).to_entity())
@@ -234,24 +250,33 @@ class IncidentStore:
         except tables.EntityExists:
             if indexed:
                 await self._close(incident.id)
-            existing = await self.find_by_fingerprint(incident.fingerprint)
+            existing = await self.recorded(incident.fingerprint)
             if existing is None:  # only the incident row can have collided: a new id will do
                 raise
-            return existing, False
-        return incident.model_copy(update={"etag": etags[0]}), True
+            return existing
+        return incident.model_copy(update={"etag": etags[0]})
 
-    async def link_fingerprint(self, fingerprint: str, incident_id: str) -> bool:
+    async def link_fingerprint(self, fingerprint: str, incident: Incident | Recorded) -> bool:
         """Record that an event belongs to an existing incident; False if that event was already recorded."""
-        row = {"PartitionKey": INCIDENT_PARTITION, "RowKey": f"fp-{fingerprint}", "incident_id": incident_id}
         try:
-            await tables.insert(await self._incidents(), row)
+            await tables.insert(await self._incidents(), _fingerprint_row(fingerprint, incident))
         except tables.EntityExists:
             return False
         return True
 
-    async def find_by_fingerprint(self, fingerprint: str) -> Incident | None:
+    async def recorded(self, fingerprint: str) -> Recorded | None:
+        """What the event with this fingerprint recorded, from its fingerprint row alone (one point read)."""
         row = await tables.get_or_none(await self._incidents(), INCIDENT_PARTITION, f"fp-{fingerprint}")
-        return None if row is None else await self.get(row["incident_id"])
+        if row is None:
+            return None
+        if "status" not in row:  # written before fingerprint rows said it: ask the incident
+            incident = await self.get(row["incident_id"])
+            return Recorded(incident.id, incident.status, incident.plan.summary())
+        return Recorded(row["incident_id"], Status(row["status"]), row.get("plan", ""))
+
+    async def find_by_fingerprint(self, fingerprint: str) -> Incident | None:
+        found = await self.recorded(fingerprint)
+        return None if found is None else await self.get(found.incident_id)
 
     async def get(self, incident_id: str) -> Incident:
         try:
@@ -260,11 +285,13 @@ class IncidentStore:
             raise IncidentNotFound(f"no incident {incident_id}") from None
         return Incident.from_entity(entity)
 
-    async def update(self, incident_id: str, change: Callable[[Incident], Incident | None]) -> Incident:
+    async def update(self, incident_id: str, change: Callable[[Incident], Incident | None],
+                     current: Incident | None = None) -> Incident:
         """Read, apply `change`, write back if unchanged meanwhile; retried on a lost race. `change` may
-        return None to write nothing."""
-        for _ in range(20):
-            current = await self.get(incident_id)
+        return None to write nothing. `current`: the incident as just read (saves the first read)."""
+        for attempt in range(20):
+            if attempt or current is None or current.etag is None:
+                current = await self.get(incident_id)
             changed = change(current.model_copy(deep=True))
             if changed is None:
                 return current

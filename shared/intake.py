@@ -15,8 +15,8 @@ from datetime import timedelta
 from shared.auth import Caller
 from shared.errors import StoreError
 from shared.events import RAW_LIMIT, Event
-from shared.incidents import Incident, new_incident_id
-from shared.plan import Decision, Plan
+from shared.incidents import Incident, Recorded, new_incident_id
+from shared.plan import Decision, Plan, short_target
 from shared.redact import capped_json, scrub
 from shared.rules import match
 from shared.services import Services
@@ -24,9 +24,6 @@ from shared.status import Status, is_final
 
 log = logging.getLogger("responder.intake")
 
-# A duplicate of an incident still `accepted` this long after it was recorded re-enqueues its run (the first
-# delivery may have died before enqueueing); sooner, the executor is most likely about to pick it up.
-_REENQUEUE_AFTER = timedelta(seconds=60)
 _STATUS_OF = {
     Decision.RUN: Status.ACCEPTED,
     Decision.AWAIT_APPROVAL: Status.AWAITING_APPROVAL,
@@ -38,13 +35,20 @@ _STATUS_OF = {
 
 @dataclass(frozen=True)
 class Acceptance:
-    incident: Incident
-    created: bool  # False: a duplicate delivery, answered with the incident the first delivery created
+    incident_id: str
+    status: Status
+    plan: str  # the plan's summary
+    created: bool  # False: a repeated delivery, answered with what the first delivery recorded
     queued: bool = True  # False: recorded, but the queue was unreachable; the reconciler starts it
 
+    @classmethod
+    def of(cls, incident: Incident | Recorded, created: bool, queued: bool = True) -> Acceptance:
+        plan = incident.plan if isinstance(incident, Recorded) else incident.plan.summary()
+        return cls(incident.id, incident.status, plan, created, queued)
+
     def body(self) -> dict:
-        body = {"incident_id": self.incident.id, "status": self.incident.status, "duplicate": not self.created,
-                "plan": self.incident.plan.summary()}
+        body = {"incident_id": self.incident_id, "status": self.status, "duplicate": not self.created,
+                "plan": self.plan}
         if not self.queued:
             body["queued"] = False
         return body
@@ -62,28 +66,32 @@ async def accept_alert(services: Services, event: Event) -> Acceptance:
 async def accept(services: Services, event: Event, plan: Plan, caller: Caller | None = None) -> Acceptance:
     """Record the incident (or find the one this event already created) and hand it to the executor."""
     now = services.clock()
-    status = _STATUS_OF[plan.decision]
+    existing = await services.store.recorded(event.fingerprint)  # a retried delivery: one point read
+    if existing is not None:
+        return _duplicate(existing)
+    status, status_reason = _STATUS_OF[plan.decision], plan.reason
+    cooling = await _cooling(services, plan) if status is Status.ACCEPTED else None
+    if cooling is not None:  # an alert storm on a cooling target: record it suppressed from the start
+        status, status_reason = Status.SUPPRESSED, cooling
     waits = status is Status.AWAITING_APPROVAL
     incident = Incident(
         id=new_incident_id(now), source=event.source, fingerprint=event.fingerprint, alert_rule=event.rule_name,
         rule=plan.rule, component=plan.component, environment=plan.environment,
-        severity=event.severity, reason=_reason(event), status=status, status_reason=plan.reason,
+        severity=event.severity, reason=_reason(event), status=status, status_reason=status_reason,
         plan=plan, event=event.summary(), raw=event.raw, requested_by=str(caller) if caller else None,
         requester_id=caller.id if caller else None,
         approval_expires_at=now + services.settings.approval_ttl if waits else None, started_at=now, updated_at=now,
         ended_at=now if is_final(status) else None,
         expected_completion=now + timedelta(seconds=plan.expected_seconds) if plan.steps else None,
     )
-    incident, created = await services.store.create(incident)
-    if not created:
-        log.info("duplicate delivery of %s", incident.id, extra={"incident_id": incident.id})
-        if incident.status is Status.ACCEPTED and now - incident.started_at > _REENQUEUE_AFTER:
-            # the first delivery died between recording the incident and queueing its run
-            await services.queue.send(incident.id, "duplicate delivery of an incident that never started")
-        return Acceptance(incident, created=False)
+    created = await services.store.create(incident)
+    if isinstance(created, Recorded):  # two deliveries at once: the other one recorded it
+        return _duplicate(created)
+    incident = created
 
     accepted = services.store.append(incident.id, "intake", str(incident.status),
-                                     f"{_reason(event)}; {plan.reason}; plan: {plan.summary()}")
+                                     f"{_reason(event)}; {plan.reason}; plan: {plan.summary()}"
+                                     + (f"; {cooling}" if cooling else ""))
     queued = True
     if incident.status is Status.ACCEPTED:
         _, outcome = await asyncio.gather(accepted, _claim_and_enqueue(services, incident))
@@ -93,7 +101,28 @@ async def accept(services: Services, event: Event, plan: Plan, caller: Caller | 
     else:
         await accepted
     log.info("incident %s %s: %s", incident.id, incident.status, plan.summary(), extra={"incident_id": incident.id})
-    return Acceptance(incident, created=True, queued=queued)
+    return Acceptance.of(incident, created=True, queued=queued)
+
+
+def _duplicate(recorded: Recorded) -> Acceptance:
+    """A repeated delivery does nothing new. (An incident whose first delivery died before queueing its run is
+    started by the reconciler, whatever is delivered again.)"""
+    log.info("duplicate delivery of %s", recorded.incident_id, extra={"incident_id": recorded.incident_id})
+    return Acceptance.of(recorded, created=False)
+
+
+async def _cooling(services: Services, plan: Plan) -> str | None:
+    """Why the plan is suppressed, if another incident's cooldown already holds one of its targets: read up
+    front (one point read each) so that a storm of alerts on a cooling target costs little; claiming the
+    cooldowns after the incident is recorded stays the authoritative check."""
+    keys = [step.cooldown_key for step in plan.steps if step.guards.cooldown and not step.guards.dry_run]
+    held = await asyncio.gather(*(services.guards.cooldown(key) for key in keys))
+    for step_key, cooldown in zip(keys, held):
+        if cooldown is not None and cooldown.until > services.clock():
+            kind, _, target = step_key.partition("|")
+            return (f"{kind} on {short_target(target)} is in cooldown until {cooldown.until:%Y-%m-%dT%H:%M:%SZ} "
+                    f"(after incident {cooldown.incident_id})")
+    return None
 
 
 async def _claim_and_enqueue(services: Services, incident: Incident) -> str:
@@ -133,29 +162,29 @@ async def accept_unprocessable(services: Services, body: bytes, error: BaseExcep
         id=new_incident_id(now), source="alert", fingerprint=hashlib.sha256(body).hexdigest()[:32],
         alert_rule="unprocessed alert", reason=reason[:500], status=Status.ESCALATED, status_reason=reason, plan=plan,
         raw=raw, started_at=now, updated_at=now, ended_at=now)
-    incident, created = await services.store.create(incident)
-    if created:
+    created = await services.store.create(incident)
+    if not isinstance(created, Recorded):
         await services.store.append(incident.id, "intake", "escalated", reason)
-    log.error("alert recorded as %s unprocessed: %s", incident.id, type(error).__name__,
-              extra={"incident_id": incident.id})
-    return Acceptance(incident, created=created)
+    log.error("alert recorded as %s unprocessed: %s", created.id, type(error).__name__,
+              extra={"incident_id": created.id})
+    return Acceptance.of(created, created=not isinstance(created, Recorded))
 
 
 async def _record_resolution(services: Services, event: Event, plan: Plan) -> Acceptance:
     """A Resolved alert acts on nothing. It goes on the timeline of the incident its Fired delivery created
     (once, however often it is delivered); with no such incident it gets a record of its own."""
-    fired = await services.store.find_by_fingerprint(event.fired_fingerprint)
+    fired = await services.store.recorded(event.fired_fingerprint)
     if fired is None:
         orphan = plan.model_copy(update={"reason": f"{plan.reason}; no incident here for its Fired alert"})
         return await accept(services, event, orphan)
-    if not await services.store.link_fingerprint(event.fingerprint, fired.id):
-        return Acceptance(fired, created=False)
+    if not await services.store.link_fingerprint(event.fingerprint, fired):
+        return Acceptance.of(fired, created=False)
     when = f"{event.resolved_at:%Y-%m-%dT%H:%M:%SZ}" if event.resolved_at else "now"
-    await services.store.append(fired.id, "alert", "resolved",
-                                f"Azure Monitor reports alert {event.rule_name!r} resolved at {when}; "
-                                f"{plan.reason}")
-    fired = await services.store.update(fired.id, lambda incident: _mark_resolved(incident, event))
-    return Acceptance(fired, created=True)
+    _, updated = await asyncio.gather(
+        services.store.append(fired.id, "alert", "resolved", f"Azure Monitor reports alert {event.rule_name!r} "
+                                                             f"resolved at {when}; {plan.reason}"),
+        services.store.update(fired.id, lambda incident: _mark_resolved(incident, event)))
+    return Acceptance.of(updated, created=True)
 
 
 def _mark_resolved(incident: Incident, event: Event) -> Incident:

@@ -10,7 +10,7 @@ import pytest
 
 from shared import tables
 from shared.guards import Guards, LeaseHeld
-from shared.incidents import Incident, IncidentNotFound, IncidentStore, new_incident_id, row_key_of
+from shared.incidents import Incident, IncidentNotFound, IncidentStore, Recorded, new_incident_id, row_key_of
 from shared.plan import Decision, Plan
 from shared.errors import StoreRejected
 from shared.status import Status, TransitionRefused
@@ -60,8 +60,8 @@ async def test_incident_ids_sort_newest_first_and_map_to_row_keys(clock):
 
 async def test_create_then_get_round_trips_the_record(storage, clock):
     store, _ = storage
-    created, is_new = await store.create(incident(clock))
-    assert is_new
+    created = await store.create(incident(clock))
+    assert isinstance(created, Incident)
     loaded = await store.get(created.id)
     assert loaded.model_dump(exclude={"etag"}) == created.model_dump(exclude={"etag"})
     assert loaded.started_at == clock()
@@ -70,15 +70,16 @@ async def test_create_then_get_round_trips_the_record(storage, clock):
 async def test_concurrent_creates_with_one_fingerprint_make_one_incident(storage, clock):
     store, _ = storage
     results = await asyncio.gather(*(store.create(incident(clock, fingerprint="same")) for _ in range(10)))
-    assert sum(created for _, created in results) == 1
-    assert len({record.id for record, _ in results}) == 1
+    assert sum(isinstance(result, Incident) for result in results) == 1
+    assert sum(isinstance(result, Recorded) for result in results) == 9  # what the winner recorded, read back
+    assert len({result.id for result in results}) == 1
     page = await store.list()
     assert len(page.items) == 1
 
 
 async def test_status_moves_through_the_state_machine_only(storage, clock):
     store, _ = storage
-    record, _ = await store.create(incident(clock))
+    record = await store.create(incident(clock))
     await store.move(record.id, Status.RUNNING, "executing")
     done = await store.move(record.id, Status.RESOLVED, "done")
     assert done.status is Status.RESOLVED and done.ended_at == clock()
@@ -89,7 +90,7 @@ async def test_status_moves_through_the_state_machine_only(storage, clock):
 
 async def test_concurrent_updates_are_not_lost(storage, clock):
     store, _ = storage
-    record, _ = await store.create(incident(clock))
+    record = await store.create(incident(clock))
 
     def bump(current: Incident) -> Incident:
         current.redrives += 1
@@ -101,7 +102,7 @@ async def test_concurrent_updates_are_not_lost(storage, clock):
 
 async def test_timeline_is_append_only_and_in_order(storage, clock):
     store, _ = storage
-    record, _ = await store.create(incident(clock))
+    record = await store.create(incident(clock))
     for number in range(5):
         clock.advance(milliseconds=3)
         await store.append(record.id, "step", "info", f"entry {number}", duration=0.25)
@@ -112,7 +113,7 @@ async def test_timeline_is_append_only_and_in_order(storage, clock):
 
 async def test_secrets_in_timeline_details_are_masked(storage, clock):
     store, _ = storage
-    record, _ = await store.create(incident(clock))
+    record = await store.create(incident(clock))
     await store.append(record.id, "flush_cache[0]", "failed", "AUTH failed for password=hunter2hunter2")
     entries = await store.timeline(record.id)
     assert "hunter2hunter2" not in entries[0].detail
@@ -123,7 +124,7 @@ async def test_list_filters_pages_and_orders_newest_first(storage, clock):
     ids = []
     for number in range(7):
         clock.advance(seconds=1)
-        record, _ = await store.create(incident(clock, component="frontend" if number % 2 else "backend"))
+        record = await store.create(incident(clock, component="frontend" if number % 2 else "backend"))
         ids.append(record.id)
     await store.move(ids[-1], Status.RUNNING, "go")
 
@@ -141,7 +142,7 @@ async def test_list_filters_pages_and_orders_newest_first(storage, clock):
 
 async def test_step_progress_writes_lose_to_a_newer_write(storage, clock):
     store, _ = storage
-    record, _ = await store.create(incident(clock))
+    record = await store.create(incident(clock))
     progress = await store.step(record.id, 0, "swap_back", "/x")
     saved = await store.save_step(record.id, progress.model_copy(update={"state": "running"}))
     await store.save_step(record.id, saved.model_copy(update={"phase": "execute"}))
@@ -201,9 +202,9 @@ async def test_a_cooldown_can_be_given_back_only_by_its_holder(storage):
 
 async def test_the_open_index_holds_exactly_the_incidents_not_yet_final(storage, clock):
     store, _ = storage
-    running, _ = await store.create(incident(clock))
+    running = await store.create(incident(clock))
     clock.advance(seconds=1)
-    ending, _ = await store.create(incident(clock))
+    ending = await store.create(incident(clock))
     clock.advance(seconds=1)
     await store.create(incident(clock, status=Status.SUPPRESSED))  # final from the start: never indexed
 
@@ -219,7 +220,7 @@ async def test_the_open_index_holds_exactly_the_incidents_not_yet_final(storage,
 
 async def test_an_index_row_left_by_a_crash_after_the_incident_ended_is_mended(storage, clock):
     store, _ = storage
-    created, _ = await store.create(incident(clock))
+    created = await store.create(incident(clock))
     ended = (await store.get(created.id)).model_copy(update={"status": Status.FAILED})
     await tables.replace_if_unchanged(await store._incidents(), ended.to_entity(), created.etag)  # no _close
 
@@ -232,11 +233,11 @@ async def test_an_index_row_left_by_a_crash_after_the_incident_ended_is_mended(s
 
 async def test_retention_removes_old_closed_incidents_with_their_timeline_and_keeps_open_ones(storage, clock):
     store, _ = storage
-    old_closed, _ = await store.create(incident(clock, status=Status.SUPPRESSED))
+    old_closed = await store.create(incident(clock, status=Status.SUPPRESSED))
     await store.append(old_closed.id, "intake", "suppressed", "no rule matches")
-    old_open, _ = await store.create(incident(clock))
+    old_open = await store.create(incident(clock))
     clock.advance(days=100)
-    recent_closed, _ = await store.create(incident(clock, status=Status.SUPPRESSED))
+    recent_closed = await store.create(incident(clock, status=Status.SUPPRESSED))
 
     removed = await store.remove_closed_before(clock() - timedelta(days=90))
 
@@ -247,7 +248,7 @@ async def test_retention_removes_old_closed_incidents_with_their_timeline_and_ke
     assert await store.find_by_fingerprint(old_closed.fingerprint) is None
     assert (await store.get(old_open.id)).status is Status.ACCEPTED  # still open: kept whatever its age
     assert (await store.get(recent_closed.id)).id == recent_closed.id
-    again, _ = await store.create(incident(clock, fingerprint=old_closed.fingerprint))
+    again = await store.create(incident(clock, fingerprint=old_closed.fingerprint))
     assert again.id != old_closed.id  # its fingerprint went with it
 
 
@@ -263,8 +264,8 @@ async def test_an_oversized_record_is_refused_by_storage_not_reported_unavailabl
     assert caught.value.code == "PropertyValueTooLarge"
 
     # the store records an incident refused as too large without its payload (it used to be a StoreError: 503)
-    created, is_new = await store.create(incident(clock).model_copy(update={"raw": "x" * 40_000}))
-    assert is_new and created.raw is None and "PropertyValueTooLarge" in created.event["compacted"]
+    created = await store.create(incident(clock).model_copy(update={"raw": "x" * 40_000}))
+    assert isinstance(created, Incident) and created.raw is None and "PropertyValueTooLarge" in created.event["compacted"]
     assert "PropertyValueTooLarge" in caplog.text
 
 
@@ -287,7 +288,7 @@ async def created(store: IncidentStore, clock: Clock, count: int, **kinds) -> li
     for number in range(count):
         clock.advance(seconds=1)
         fields = {name: pick(number) for name, pick in kinds.items()}
-        record, _ = await store.create(incident(clock, **fields))
+        record = await store.create(incident(clock, **fields))
         ids.append(record.id)
     return ids[::-1]
 
@@ -321,7 +322,7 @@ async def test_a_filtered_listing_pages_through_the_rows_it_skips(paged, clock):
 
 
 async def test_timeline_and_steps_read_every_row_in_order(paged, clock):
-    record, _ = await paged.create(incident(clock))
+    record = await paged.create(incident(clock))
     for number in range(14):
         clock.advance(milliseconds=5)
         await paged.append(record.id, "step", "info", f"entry {number}")
