@@ -69,6 +69,7 @@ async def fire(url: str, bodies: list[bytes], clients: int) -> tuple[list[float]
 
     latencies: list[float] = []
     statuses: dict[str, int] = {}
+    by_status: dict[str, list[float]] = {}
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for body in bodies:
         queue.put_nowait(body)
@@ -80,12 +81,15 @@ async def fire(url: str, bodies: list[bytes], clients: int) -> tuple[list[float]
             answer = await client.post(url, content=body, headers={"Content-Type": "application/json"})
             latencies.append((time.perf_counter() - started) * 1000)
             statuses[str(answer.status_code)] = statuses.get(str(answer.status_code), 0) + 1
+            by_status.setdefault(str(answer.status_code), []).append(latencies[-1])
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         started = time.perf_counter()
         await asyncio.gather(*(client_loop(client) for _ in range(clients)))
         elapsed = time.perf_counter() - started
+    for status, samples in sorted(by_status.items()):
+        print(f"  {status}: p50 {statistics.median(samples):.0f} ms, p99 {p(samples, 0.99):.0f} ms", file=sys.stderr)
     return latencies, elapsed, statuses
 
 

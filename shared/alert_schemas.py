@@ -17,8 +17,7 @@ from typing import Any, Callable
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from shared.events import RAW_LIMIT, Condition, Event, PayloadError, Severity
-from shared.redact import capped_json
+from shared.events import Condition, Event, PayloadError, Severity
 
 COMMON = "azureMonitorCommonAlertSchema"
 METRIC_2019 = "AzureMonitorMetricAlert"
@@ -135,8 +134,7 @@ def _read_common(payload: dict[str, Any]) -> Event:
         fired_at=timestamp(essentials.fired),
         resolved_at=timestamp(essentials.resolved),
         description=essentials.description or None,
-        raw=capped_json(payload, RAW_LIMIT),
-    )
+    ).with_payload(payload)
 
 
 class _MetricContext(_Loose):
@@ -177,8 +175,7 @@ def _read_metric_2019(payload: dict[str, Any]) -> Event:
         fired_at=moment,
         resolved_at=moment if condition is Condition.RESOLVED else None,
         description=context.description or None,
-        raw=capped_json(payload, RAW_LIMIT),
-    )
+    ).with_payload(payload)
 
 
 class _ClassicContext(_Loose):
@@ -214,8 +211,7 @@ def _read_classic(payload: dict[str, Any]) -> Event:
         fired_at=moment,
         resolved_at=moment if condition is Condition.RESOLVED else None,
         description=context.description or None,
-        raw=capped_json(payload, RAW_LIMIT),
-    )
+    ).with_payload(payload)
 
 
 class _LogSearch(_Loose):
@@ -257,8 +253,7 @@ def _read_log_search(payload: dict[str, Any], raw: dict[str, Any] | None = None)
         target_ids=(alert.resource_id,) if alert.resource_id else (),
         fired_at=fired_at,
         description=alert.description or None,
-        raw=capped_json(raw or payload, RAW_LIMIT),
-    )
+    ).with_payload(raw or payload)
 
 
 class _ActivityLogEntry(_Loose):
@@ -308,8 +303,7 @@ def _read_activity_log(payload: dict[str, Any]) -> Event:
         target_ids=(target,) if target else (),
         fired_at=timestamp(entry.event_timestamp),
         description=entry.description or None,
-        raw=capped_json(payload, RAW_LIMIT),
-    )
+    ).with_payload(payload)
 
 
 _BY_SCHEMA_ID: dict[str, Callable[[dict[str, Any]], Event]] = {

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from shared.errors import PayloadError
 from shared.redact import scrub
@@ -69,6 +69,22 @@ class Event(BaseModel):
     resolved_at: datetime | None = None
     description: str | None = None
     raw: str | None = Field(default=None, repr=False, description="The payload, redacted and size-capped.")
+    _payload: Any = PrivateAttr(default=None)  # the payload as received: redacted into `recorded_raw` when needed
+
+    def with_payload(self, payload: Any) -> Event:
+        """This event, remembering the payload it came from (redacting it is left for when it is recorded: a
+        repeated delivery, most of a storm, never is)."""
+        self._payload = payload
+        return self
+
+    @property
+    def recorded_raw(self) -> str | None:
+        """The payload as the incident keeps it: redacted and capped."""
+        if self.raw is None and self._payload is not None:
+            from shared.redact import capped_json
+
+            return capped_json(self._payload, RAW_LIMIT)
+        return self.raw
 
     @field_validator(*_LIMITS, mode="before")
     @classmethod

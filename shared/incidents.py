@@ -336,6 +336,13 @@ class IncidentStore:
         await tables.insert(await self._timeline(), entity)
         return entry
 
+    async def forget_timeline(self, incident_id: str) -> None:
+        """Delete the timeline of an incident that was never recorded (it lost the race to another delivery)."""
+        table = await self._timeline()
+        rows = [(incident_id, row["RowKey"]) async for row in tables.query(table, "PartitionKey eq @pk",
+                                                                          {"pk": incident_id})]
+        await tables.delete_together(table, rows)
+
     async def timeline(self, incident_id: str) -> list[TimelineEntry]:
         rows = tables.query(await self._timeline(), "PartitionKey eq @pk and RowKey ge 't-' and RowKey lt 't.'",
                             {"pk": incident_id})

@@ -140,7 +140,7 @@ def test_timestamps_with_seven_digits_or_no_zone_are_read_as_utc():
 def test_the_raw_payload_is_kept_redacted():
     payload = fixture("common_metric_static.json")
     payload["data"]["customProperties"] = {"apiToken": "s3cr3t-value-123", "note": "password=hunter2hunter2"}
-    raw = parse_alert(payload).raw
+    raw = parse_alert(payload).recorded_raw
     assert "s3cr3t-value-123" not in raw and "hunter2hunter2" not in raw
     assert "test-metricAlertRule" in raw
 
@@ -311,7 +311,7 @@ def test_a_secret_in_the_description_never_reaches_the_event():
     payload["data"]["essentials"]["description"] = "login failed with password=hunter2hunter2 for sa"
     event = parse_alert(payload)
     assert "hunter2hunter2" not in event.description and "password=***" in event.description
-    assert "hunter2hunter2" not in json.dumps(event.summary()) + (event.raw or "")
+    assert "hunter2hunter2" not in json.dumps(event.summary()) + (event.recorded_raw or "")
 
 
 @pytest.mark.parametrize("mutate", [
