@@ -10,6 +10,7 @@ Not implemented: function keys (like `func start`, it does not check them), othe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import logging
@@ -27,6 +28,9 @@ from shared.storage import StorageAccount, StorageConnection
 
 log = logging.getLogger("responder.localrun")
 _SETTING = re.compile(r"%([^%]+)%")
+# How long a message being processed stays invisible before it is renewed (the host leases messages the same way;
+# its default is 10 minutes). A runner that dies holding a message loses it for at most this long.
+_LEASE_SECONDS = 30
 _functions_of: dict[int, list[Any]] = {}  # app.get_functions() may be called only once per FunctionApp
 
 
@@ -182,34 +186,55 @@ class QueuePump:
             self._created = True
 
     async def deliver_once(self) -> int:
-        """Receive one batch and deliver it; returns how many messages were delivered."""
-        from azure.functions.queue import QueueMessage
-
+        """Receive one batch and deliver its messages side by side, as the host does; returns how many."""
         await self._ensure()
         batch = [m async for m in self._queue.receive_messages(max_messages=self.options.batch_size,
-                                                                  visibility_timeout=300)]
-        for message in batch:
-            body = message.content if isinstance(message.content, bytes) else str(message.content).encode()
-            argument = QueueMessage(id=message.id, body=body, dequeue_count=message.dequeue_count,
-                                    pop_receipt=message.pop_receipt, insertion_time=message.inserted_on,
-                                    expiration_time=message.expires_on)
-            started = time.monotonic()
-            try:
-                await invoke(self.binding.function, argument)
-            except Exception:
-                self.invocations.append(time.monotonic() - started)
-                log.exception("%s failed on message %s (delivery %s)", self.binding.name, message.id,
-                              message.dequeue_count)
-                if message.dequeue_count >= self.options.max_dequeue_count:
-                    await self._poison.send_message(body.decode())
-                    await self._queue.delete_message(message)
-                else:
-                    await self._queue.update_message(message.id, pop_receipt=message.pop_receipt,
-                                                     visibility_timeout=int(self.options.visibility_timeout))
-                continue
-            self.invocations.append(time.monotonic() - started)
-            await self._queue.delete_message(message)
+                                                                  visibility_timeout=_LEASE_SECONDS)]
+        await asyncio.gather(*(self._deliver(message) for message in batch))
         return len(batch)
+
+    async def _deliver(self, message) -> None:
+        """One message, as the host delivers it: invisible to others while the function runs (the lease is
+        renewed, so a crashed runner's message is visible again within _LEASE_SECONDS), deleted on success,
+        made visible again after visibilityTimeout on failure, poisoned after maxDequeueCount."""
+        from azure.functions.queue import QueueMessage
+
+        body = message.content if isinstance(message.content, bytes) else str(message.content).encode()
+        argument = QueueMessage(id=message.id, body=body, dequeue_count=message.dequeue_count,
+                                pop_receipt=message.pop_receipt, insertion_time=message.inserted_on,
+                                expiration_time=message.expires_on)
+        receipt = {"pop": message.pop_receipt}
+
+        async def keep_leased() -> None:
+            while True:
+                await asyncio.sleep(_LEASE_SECONDS / 3)
+                updated = await self._queue.update_message(message.id, pop_receipt=receipt["pop"],
+                                                           visibility_timeout=_LEASE_SECONDS)
+                receipt["pop"] = updated.pop_receipt
+
+        renewing = asyncio.create_task(keep_leased())
+        started = time.monotonic()
+        try:
+            await invoke(self.binding.function, argument)
+        except Exception:
+            failed = True
+            log.exception("%s failed on message %s (delivery %s)", self.binding.name, message.id,
+                          message.dequeue_count)
+        else:
+            failed = False
+        finally:
+            self.invocations.append(time.monotonic() - started)
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+        if not failed:
+            await self._queue.delete_message(message.id, receipt["pop"])
+        elif message.dequeue_count >= self.options.max_dequeue_count:
+            await self._poison.send_message(body.decode())
+            await self._queue.delete_message(message.id, receipt["pop"])
+        else:
+            await self._queue.update_message(message.id, pop_receipt=receipt["pop"],
+                                             visibility_timeout=int(self.options.visibility_timeout))
 
     async def run(self, stop: asyncio.Event) -> None:
         idle = 0.05
