@@ -6,6 +6,8 @@ import logging
 
 import azure.functions as func
 
+from shared.redact import about
+
 bp = func.Blueprint()
 log = logging.getLogger("responder.runs")
 
@@ -21,7 +23,12 @@ async def run_incident(msg: func.QueueMessage) -> None:
         log.error("dropped a run message that is not one of ours (%s): %s", msg.id, error)
         return
     incident_id = message["incident_id"]
-    outcome = await executor.run(services.current(), incident_id, run_id=f"{msg.id}/{msg.dequeue_count or 1}")
+    with about(incident_id):  # every line logged meanwhile, a failure's traceback included, names the incident
+        try:
+            outcome = await executor.run(services.current(), incident_id, run_id=f"{msg.id}/{msg.dequeue_count or 1}")
+        except Exception:
+            log.exception("run of %s failed (delivery %s); the queue retries it", incident_id, msg.dequeue_count)
+            raise
     log.info("run of %s: %s", incident_id, outcome, extra={"incident_id": incident_id})
 
 

@@ -7,11 +7,13 @@ in free text (connection strings, URLs with SAS tokens, `Bearer` headers).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import re
 import threading
-from typing import Any
+from typing import Any, Iterator
 
 MASK = "***"
 
@@ -137,12 +139,40 @@ def capped_json(value: Any, limit: int) -> str:
     return json.dumps({"truncated": True, "chars": len(text), "head": text[: max(0, limit // 2 - 100)]})
 
 
-class _ScrubbedRecord(logging.LogRecord):
+_LOG_MESSAGE_LIMIT = 16_000
+_incident: contextvars.ContextVar[str | None] = contextvars.ContextVar("incident_id", default=None)
+
+
+@contextlib.contextmanager
+def about(incident_id: str) -> Iterator[None]:
+    """Every log record made inside (by the app or a library) is about this incident."""
+    token = _incident.set(incident_id)
+    try:
+        yield
+    finally:
+        _incident.reset(token)
+
+
+class _ResponderRecord(logging.LogRecord):
+    """Every log record's message as it leaves the app: secrets scrubbed (and its length bounded), and the
+    incident it is about named in the text (from `extra={"incident_id": ...}` or the `about` block it was made
+    in). The Functions Python worker forwards only a record's message to Application Insights, so an extra
+    field alone would be lost there."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.responder_incident = _incident.get()  # not `incident_id`: `extra` may set that (and wins)
+
     def getMessage(self) -> str:  # noqa: N802 (logging's name)
-        return scrub(super().getMessage())
+        message = scrub_head(super().getMessage(), _LOG_MESSAGE_LIMIT)
+        incident_id = getattr(self, "incident_id", None) or self.responder_incident
+        if incident_id and incident_id not in message:
+            message = f"[{incident_id}] {message}"
+        return message
 
 
 def install_log_redaction() -> None:
-    """Scrub every log record's message, whichever logger or handler it goes through (idempotent)."""
-    if logging.getLogRecordFactory() is not _ScrubbedRecord:
-        logging.setLogRecordFactory(_ScrubbedRecord)
+    """Scrub every log record's message and name its incident in it, whichever logger or handler it goes
+    through (idempotent)."""
+    if logging.getLogRecordFactory() is not _ResponderRecord:
+        logging.setLogRecordFactory(_ResponderRecord)

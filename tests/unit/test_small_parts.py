@@ -81,3 +81,21 @@ def test_the_emulator_credential_is_refused_outside_loopback():
     with pytest.raises(ConfigurationError) as caught:
         Settings.from_env({"AzureWebJobsStorage": "x", "RESPONDER_QUEUE": "runs", "RESPONDER_CREDENTIAL": "emulator"})
     assert "only allowed with a loopback" in str(caught.value)
+
+
+def test_the_incident_id_is_in_the_text_of_every_log_record_about_it(caplog):
+    """The Functions Python worker forwards only a record's message: extra fields never reach App Insights."""
+    from shared.redact import about
+
+    install_log_redaction()
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("responder.x").info("swap requested", extra={"incident_id": "inc-20261201-000000000-abcdef"})
+        with about("inc-20261201-000000001-123456"):
+            logging.getLogger("azure.core.pipeline").warning("retrying after 503")  # a library's line too
+        logging.getLogger("responder.x").info("inc-20261201-000000002-fedcba already named once")
+        logging.getLogger("responder.x").info("about nothing in particular")
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == ["[inc-20261201-000000000-abcdef] swap requested",
+                        "[inc-20261201-000000001-123456] retrying after 503",
+                        "inc-20261201-000000002-fedcba already named once",
+                        "about nothing in particular"]
