@@ -110,7 +110,7 @@ async def precheck(ctx: StepContext) -> str:
         raise Escalate(f"production has not changed {when} (window {format_duration(params.recent_change_window)})"
                        f": the failure is probably not the latest release, so swapping back is not the fix")
 
-    ctx.data.update(production_release=broken.to_data(), previous_release=previous.to_data(),
+    ctx.data.update(production_release=broken.to_data(), previous_release=previous.to_data(), prechecked_at=now.isoformat(),
                     last_swap_at=production.last_swap_at.isoformat() if production.last_swap_at else None)
     age = format_duration(timedelta(seconds=int((now - changed_at).total_seconds())))
     unknown = "" if same_release(broken, previous) is False else (
@@ -151,9 +151,9 @@ async def execute(ctx: StepContext) -> str:
         return await _follow(ctx, swap)
     site = _site(ctx)
     app_service = ctx.services.app_service(site.subscription)
-    production = await app_service.slot_info(site, PRODUCTION)
     now = ctx.now()
     if swap.get("state") == "attempting":
+        production = await app_service.slot_info(site, PRODUCTION)
         age = (now - datetime.fromisoformat(swap["at"])).total_seconds()
         if await _swapped_already(ctx, production, swap["at"]):
             return _done(ctx, production, "the swap an earlier run asked for happened; not swapping again")
@@ -162,12 +162,15 @@ async def execute(ctx: StepContext) -> str:
                           f"checking whether that swap happened before asking again",
                           delay=min(params.poll_interval, params.inflight_window - age), topic="unanswered swap",
                           notable=True)
-    elif await _swapped_already(ctx, production, None):
-        return _done(ctx, production, "production already runs the previous release; not swapping again")
+    elif not _just_prechecked(ctx):  # brought back later (a redelivery, a refusal): ask the live system first
+        production = await app_service.slot_info(site, PRODUCTION)
+        if await _swapped_already(ctx, production, None):
+            return _done(ctx, production, "production already runs the previous release; not swapping again")
     previous = Release.from_data(ctx.data.get("previous_release"))
+    broken = Release.from_data(ctx.data.get("production_release"))
     if ctx.dry_run:
-        return (f"dry run: would swap {params.slot} ({previous.label()}) into production "
-                f"({production.release().label()}); nothing changed")
+        return (f"dry run: would swap {params.slot} ({previous.label()}) into production ({broken.label()}); "
+                f"nothing changed")
 
     conflict_since = swap.get("conflict_since")
     ctx.data["swap"] = {"state": "attempting", "at": now.isoformat(), "conflict_since": conflict_since}
@@ -179,6 +182,13 @@ async def execute(ctx: StepContext) -> str:
     ctx.data["swap"] = {"state": "accepted", "at": now.isoformat(), "operation": operation.to_data()}
     await ctx.checkpoint()
     return await _follow(ctx, ctx.data["swap"])
+
+
+def _just_prechecked(ctx: StepContext) -> bool:
+    """The precheck read the slots a moment ago (this step has asked Azure for nothing yet): no need to ask
+    production again what it runs."""
+    prechecked = ctx.data.get("prechecked_at")
+    return bool(prechecked) and (ctx.now() - datetime.fromisoformat(prechecked)).total_seconds() < 10
 
 
 def _refused(ctx: StepContext, since: str, reason: str) -> Exception:

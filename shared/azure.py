@@ -79,7 +79,37 @@ def make_credential(settings: Settings):
     return DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
 
 
-def client_options(settings: Settings) -> dict[str, Any]:
+class Trust:
+    """How the SDK clients trust TLS. Without a CA bundle (Azure): the system's trust, nothing to do. With one
+    (the local emulator's CA): one aiohttp session whose connector trusts it, shared by every client, because
+    azure-core, given the bundle as `connection_verify`, builds a new SSL context from the file on every request,
+    and aiohttp, seeing a new context each time, opens a new TLS connection for each: seconds of handshakes."""
+
+    def __init__(self, ca_bundle: str | None):
+        self.ca_bundle = ca_bundle
+        self._session: Any = None
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments for an SDK client (call from inside the running event loop)."""
+        if not self.ca_bundle:
+            return {}
+        import ssl
+
+        import aiohttp
+        from azure.core.pipeline.transport import AioHttpTransport
+
+        if self._session is None:
+            context = ssl.create_default_context(cafile=self.ca_bundle)
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context), trust_env=False)
+        return {"transport": AioHttpTransport(session=self._session, session_owner=False)}
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def client_options(settings: Settings, trust: Trust | None = None) -> dict[str, Any]:
     """Keyword arguments every management client gets: endpoint, TLS trust, retries, timeouts, polling."""
     options: dict[str, Any] = {
         "base_url": settings.arm_endpoint,
@@ -89,8 +119,7 @@ def client_options(settings: Settings) -> dict[str, Any]:
         "read_timeout": settings.arm_timeout,
         "connection_timeout": min(settings.arm_timeout, 10.0),
     }
-    if settings.ca_bundle:
-        options["connection_verify"] = settings.ca_bundle
+    options.update((trust or Trust(settings.ca_bundle)).options())
     if settings.arm_polling_interval is not None:
         options["polling_interval"] = settings.arm_polling_interval
     return options

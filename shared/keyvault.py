@@ -14,8 +14,11 @@ from shared.redact import register_secret
 class Vaults:
     """SecretClients per vault URL, sharing the app's credential."""
 
-    def __init__(self, settings: Settings, credential):
+    def __init__(self, settings: Settings, credential, trust=None):
+        from shared.azure import Trust
+
         self._settings, self._credential = settings, credential
+        self._trust = trust or Trust(settings.ca_bundle)
         self._clients: dict[str, object] = {}
 
     def _client(self, vault_url: str):
@@ -24,7 +27,7 @@ class Vaults:
             from azure.keyvault.secrets.aio import SecretClient
 
             loopback = urlparse(vault_url).hostname in ("127.0.0.1", "localhost")
-            options = {"connection_verify": self._settings.ca_bundle} if self._settings.ca_bundle else {}
+            options = self._trust.options()
             # Azure's challenge names the resource vault.azure.net; only a local emulator may skip that check.
             client = SecretClient(vault_url, self._credential, verify_challenge_resource=not loopback,
                                   retry_total=self._settings.arm_retry_total,

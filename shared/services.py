@@ -44,7 +44,9 @@ class Services:
         self._web: dict[str, Any] = {}
         self._vaults = None
         self._auth = None
-        self._closers: list[Callable[[], Any]] = []
+        from shared.azure import Trust
+
+        self._trust = Trust(settings.ca_bundle)  # one TLS session for every SDK client that trusts the bundle
 
     @property
     def rules(self):
@@ -91,7 +93,7 @@ class Services:
         if self._vaults is None:
             from shared.keyvault import Vaults
 
-            self._vaults = Vaults(self.settings, self.credential)
+            self._vaults = Vaults(self.settings, self.credential, self._trust)
         return self._vaults
 
     def app_service(self, subscription_id: str):
@@ -104,7 +106,8 @@ class Services:
 
             from shared.azure import client_options
 
-            client = WebSiteManagementClient(self.credential, subscription_id, **client_options(self.settings))
+            client = WebSiteManagementClient(self.credential, subscription_id,
+                                             **client_options(self.settings, self._trust))
             self._web[subscription_id] = client
         return AppService(client)
 
@@ -115,6 +118,7 @@ class Services:
             await self._vaults.aclose()
         if self._http is not None:
             await self._http.aclose()
+        await self._trust.aclose()
         if self._credential is not None:
             await self._credential.close()
         await self.queue.aclose()
