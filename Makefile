@@ -6,7 +6,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup demo test bench serve system-packages clean
 
-setup: system-packages $(VENV)/.installed tools/node_modules/.installed
+setup: system-packages $(VENV)/.installed local/node_modules/.installed
 
 # redis-server for the cache tests, Node.js + npm for Azurite; installed only if missing.
 system-packages:
@@ -23,18 +23,18 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-tools/node_modules/.installed: tools/package.json tools/package-lock.json
-	cd tools && npm ci --no-audit --no-fund --loglevel=error
+local/node_modules/.installed: local/package.json local/package-lock.json
+	cd local && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 demo: setup
-	$(BIN)/python -m shared.cli demo
+	$(BIN)/python -m local.cli demo
 
 test: setup
 	$(BIN)/python -m pytest
 
 serve: setup
-	$(BIN)/python -m shared.cli serve
+	$(BIN)/python -m local.cli serve
 
 bench: setup
 	$(BIN)/python bench/cold_start.py
@@ -44,4 +44,4 @@ bench: setup
 	$(BIN)/python bench/hostile.py
 
 clean:
-	rm -rf $(VENV) tools/node_modules .pytest_cache
+	rm -rf $(VENV) local/node_modules .pytest_cache

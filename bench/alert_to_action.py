@@ -29,18 +29,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shared.demo import DEMO_RULES  # noqa: E402
-from tests.emulator import Emulator  # noqa: E402
-from tests.support.alerts import metric_alert  # noqa: E402
-from tests.support.processes import Azurite  # noqa: E402
+from local.demo import DEMO_RULES  # noqa: E402
+from local.emulator import Emulator  # noqa: E402
+from local.alerts import metric_alert  # noqa: E402
+from local.processes import Azurite  # noqa: E402
 
 
 async def measure(emulator: Emulator, rounds: int) -> tuple[list[float], list[float]]:
     import httpx
 
     from function_app import app
-    from shared.appservice import SiteRef
-    from shared.localrun import LocalRunner
+    from shared.adapters.appservice import SiteRef
+    from local.localrun import LocalRunner
     from shared.services import current
 
     runner = LocalRunner(app, timers=False, port=0)

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.processes import RedisServer  # noqa: E402
+from local.processes import RedisServer  # noqa: E402
 
 PROBE = """
 import json, sys, threading, time, redis
@@ -79,7 +79,7 @@ def baseline(port: int) -> float:
 
 
 def responder(port: int) -> float:
-    from shared.cache import Cache, CacheEndpoint
+    from shared.adapters.cache import Cache, CacheEndpoint
 
     async def flush() -> float:
         endpoint = CacheEndpoint(host="127.0.0.1", port=port, tls=False, database=0, cluster=False, username=None,

@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.alerts import metric_alert  # noqa: E402
-from tests.support.processes import Azurite  # noqa: E402
+from local.alerts import metric_alert  # noqa: E402
+from local.processes import Azurite  # noqa: E402
 
 SITE = ("/subscriptions/34adfa4f-cedf-4dc0-ba29-b6d1a69ab345/resourceGroups/rg/providers/Microsoft.Web/sites/"
         "augeo-production-api")
@@ -54,7 +54,7 @@ async def intake_ms(letters: int, repeat: int) -> float:
     import azure.functions as func
 
     from function_app import app
-    from shared.localrun import functions_of
+    from local.localrun import functions_of
 
     handler = {f.get_function_name(): f.get_user_function() for f in functions_of(app)}["receive_alert"]
     samples = []
@@ -81,7 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    from shared.payloads import decode_json
+    from shared.decide.payloads import decode_json
     from shared.redact import scrub
 
     rows = {}

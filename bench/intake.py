@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.alerts import metric_alert  # noqa: E402
-from tests.support.processes import Azurite  # noqa: E402
+from local.alerts import metric_alert  # noqa: E402
+from local.processes import Azurite  # noqa: E402
 
 SUB = "34adfa4f-cedf-4dc0-ba29-b6d1a69ab345"
 
@@ -60,7 +60,7 @@ async def intake(alerts: int) -> tuple[list[float], list[float]]:
 
     from function_app import app
     from shared import services
-    from shared.localrun import functions_of
+    from local.localrun import functions_of
 
     handler = {f.get_function_name(): f.get_user_function() for f in functions_of(app)}["receive_alert"]
 

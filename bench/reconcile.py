@@ -24,16 +24,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.processes import Azurite  # noqa: E402
+from local.processes import Azurite  # noqa: E402
 
 
 async def scenario(connection: str, closed: int, passes: int) -> tuple[float, float]:
-    from shared import reconciler
+    from shared.run import reconcile
     from shared.config import Settings
-    from shared.incidents import Incident, new_incident_id
-    from shared.plan import Decision, Plan
+    from shared.store.incidents import Incident, new_incident_id
+    from shared.decide.plan import Decision, Plan
     from shared.services import Services
-    from shared.status import Status
+    from shared.decide.status import Status
 
     prefix = f"b{uuid.uuid4().hex[:10]}"
     settings = Settings.from_env({"AzureWebJobsStorage": connection, "RESPONDER_QUEUE": f"q{prefix}",
@@ -72,11 +72,11 @@ async def scenario(connection: str, closed: int, passes: int) -> tuple[float, fl
             approval_expires_at=now + timedelta(minutes=30) if waiting else None,
             next_check_at=None if waiting else now + timedelta(seconds=30))
         await services.store.create(incident)
-    await reconciler.reconcile(services)  # warm: connections, table clients
+    await reconcile.reconcile(services)  # warm: connections, table clients
     samples = []
     for _ in range(passes):
         started = time.perf_counter()
-        summary = await reconciler.reconcile(services)
+        summary = await reconcile.reconcile(services)
         samples.append((time.perf_counter() - started) * 1000)
         assert not (summary.redriven or summary.failed or summary.expired), summary
     await services.aclose()

@@ -29,10 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shared.demo import DEMO_RULES  # noqa: E402
-from tests.emulator import Emulator  # noqa: E402
-from tests.support.alerts import metric_alert  # noqa: E402
-from tests.support.processes import Azurite  # noqa: E402
+from local.demo import DEMO_RULES  # noqa: E402
+from local.emulator import Emulator  # noqa: E402
+from local.alerts import metric_alert  # noqa: E402
+from local.processes import Azurite  # noqa: E402
 
 APPS = 20
 
@@ -137,7 +137,7 @@ async def storm(emulator: Emulator, connection: str, total: int, clients: int, s
     import httpx
 
     from function_app import app
-    from shared.localrun import LocalRunner
+    from local.localrun import LocalRunner
 
     bodies, distinct = deliveries(emulator, total, random.Random(7))
     runner = LocalRunner(app, timers=False, port=0)

@@ -14,7 +14,7 @@ import logging
 import azure.functions as func
 
 from shared.errors import RequestRefused, StoreError
-from shared.http import answers_errors, error_response, json_response, read_json
+from blueprints.http import answers_errors, error_response, json_response, read_json
 
 bp = func.Blueprint()
 log = logging.getLogger("responder.alerts")
@@ -25,8 +25,8 @@ log = logging.getLogger("responder.alerts")
 async def receive_alert(req: func.HttpRequest) -> func.HttpResponse:
     """202 with the incident id once it is recorded and queued; 200 for a repeated delivery."""
     from shared import services
-    from shared.events import parse_alert
-    from shared.intake import accept_alert, accept_unprocessable
+    from shared.decide.events import parse_alert
+    from shared.run.accept import accept_alert, accept_unprocessable
 
     current = services.current()
     try:

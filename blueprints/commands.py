@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from shared.http import answers_errors, json_response, read_json
+from blueprints.http import answers_errors, json_response, read_json
 
 bp = func.Blueprint()
 
@@ -21,9 +21,10 @@ def _base_url(req: func.HttpRequest, configured: str | None) -> str:
 @answers_errors
 async def request_action(req: func.HttpRequest) -> func.HttpResponse:
     """202 with the incident id and URL; 200 with the same for a repeated Idempotency-Key."""
-    from shared import commands, services
-    from shared.auth import OPERATOR, require
-    from shared.intake import accept
+    from shared import services
+    from shared.decide import commands
+    from shared.adapters.identity import OPERATOR, require
+    from shared.run.accept import accept
 
     current = services.current()
     caller = await current.auth.caller(req.headers)
@@ -38,8 +39,9 @@ async def request_action(req: func.HttpRequest) -> func.HttpResponse:
 
 
 async def _decide(req: func.HttpRequest, decision: str) -> func.HttpResponse:
-    from shared import commands, services
-    from shared.auth import APPROVER, OPERATOR, require
+    from shared import services
+    from shared.decide import commands
+    from shared.adapters.identity import APPROVER, OPERATOR, require
 
     current = services.current()
     caller = await current.auth.caller(req.headers)
@@ -73,6 +75,6 @@ async def cancel_incident(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @answers_errors
 async def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.openapi import document
+    from blueprints.openapi import document
 
     return json_response(document())

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import azure.functions as func
 
-from shared.http import answers_errors, error_response, json_response
+from blueprints.http import answers_errors, error_response, json_response
 
 bp = func.Blueprint()
 
@@ -29,8 +29,8 @@ class _BadQuery(ValueError):
 async def list_incidents(req: func.HttpRequest) -> func.HttpResponse:
     """`?status=&component=&since=(ISO 8601 time or a duration like 2h)&limit=&cursor=`"""
     from shared import services
-    from shared.incidents import InvalidCursor
-    from shared.status import Status
+    from shared.store.incidents import InvalidCursor
+    from shared.decide.status import Status
 
     current = services.current()
     try:
@@ -44,7 +44,7 @@ async def list_incidents(req: func.HttpRequest) -> func.HttpResponse:
 
 def _query(params, clock) -> tuple[str | None, str | None, datetime | None, int, str | None]:
     """status, component, since, limit and cursor, each validated; _BadQuery names the one that is wrong."""
-    from shared.status import Status
+    from shared.decide.status import Status
 
     unknown = sorted(set(params) - set(_LONGEST))
     if unknown:
@@ -67,7 +67,7 @@ def _query(params, clock) -> tuple[str | None, str | None, datetime | None, int,
 
 
 def _since(text: str, clock) -> datetime:
-    from shared.durations import parse_duration
+    from shared.decide.durations import parse_duration
 
     try:
         since = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -86,7 +86,7 @@ def _since(text: str, clock) -> datetime:
 @answers_errors
 async def get_incident(req: func.HttpRequest) -> func.HttpResponse:
     from shared import services
-    from shared.incidents import IncidentNotFound
+    from shared.store.incidents import IncidentNotFound
 
     incident_id = req.route_params.get("incident_id", "")
     store = services.current().store

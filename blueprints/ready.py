@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from shared.http import answers_errors, json_response
+from blueprints.http import answers_errors, json_response
 
 bp = func.Blueprint()
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from responders import cache_flush, restart, swap_back
-from shared.plan import StepKind
-from shared.steps import Responder
+from shared.decide.plan import StepKind
+from shared.run.step import Responder
 
 REGISTRY: MappingProxyType[str, Responder] = MappingProxyType({
     "swap_back": swap_back,

@@ -15,9 +15,9 @@ from typing import AsyncIterator, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.errors import ConfigurationError, Escalate
-from shared.plan import StepKind
+from shared.decide.plan import StepKind
 from shared.redact import register_secret
-from shared.steps import StepContext
+from shared.run.step import StepContext
 
 _REDIS_ID = re.compile(r"/providers/Microsoft\.Cache/Redis/(?P<name>[^/]+)$", re.IGNORECASE)
 REDIS_SCOPE = "https://redis.azure.com/.default"
@@ -78,7 +78,7 @@ KIND = StepKind(
 
 @contextlib.asynccontextmanager
 async def _connected(ctx: StepContext) -> AsyncIterator:
-    from shared.cache import Cache, CacheEndpoint
+    from shared.adapters.cache import Cache, CacheEndpoint
 
     params: Params = ctx.params
     host = params.host
@@ -106,7 +106,7 @@ async def _credentials(ctx: StepContext) -> tuple[str | None, str | None]:
     if params.auth == "none":
         return None, None
     if params.auth == "entra_id":
-        from shared.azure import translated
+        from shared.adapters.azure import translated
 
         with translated("get a Microsoft Entra token for Redis"):
             token = await ctx.services.credential.get_token(REDIS_SCOPE)

@@ -12,10 +12,10 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.appservice import PRODUCTION, SiteRef
+from shared.adapters.appservice import PRODUCTION, SiteRef
 from shared.errors import AzureConflict, Escalate, Waiting
-from shared.plan import StepKind
-from shared.steps import StepContext, prove_healthy
+from shared.decide.plan import StepKind
+from shared.run.step import StepContext, prove_healthy
 
 
 class Params(BaseModel):

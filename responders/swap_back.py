@@ -17,14 +17,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared import health
-from shared.appservice import PRODUCTION, SiteRef, SlotInfo
-from shared.durations import format_duration, parse_duration
+from shared.adapters import health
+from shared.adapters.appservice import PRODUCTION, SiteRef, SlotInfo
+from shared.decide.durations import format_duration, parse_duration
 from shared.errors import AzureConflict, AzureOperationFailed, Escalate, Waiting
-from shared.lro import Operation
-from shared.plan import StepKind
-from shared.releases import Release, same_release
-from shared.steps import StepContext, prove_healthy
+from shared.adapters.lro import Operation
+from shared.decide.plan import StepKind
+from shared.decide.releases import Release, same_release
+from shared.run.step import StepContext, prove_healthy
 
 
 class Params(BaseModel):

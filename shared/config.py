@@ -14,10 +14,10 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from shared.durations import parse_duration
-from shared.entra import AZNS_AAD_WEBHOOK_APP_ID, DEFAULT_LOGIN_ENDPOINT, KNOWN_LOGIN_HOSTS, Tenant, canonical_guid
+from shared.decide.durations import parse_duration
+from shared.adapters.entra import AZNS_AAD_WEBHOOK_APP_ID, DEFAULT_LOGIN_ENDPOINT, KNOWN_LOGIN_HOSTS, Tenant, canonical_guid
 from shared.errors import ConfigurationError
-from shared.storage import WEBHOOK_BUDGET, StorageConnection, StoragePolicy, setting
+from shared.store.storage import WEBHOOK_BUDGET, StorageConnection, StoragePolicy, setting
 
 APP_ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Mapping
 
 from shared.config import Settings
-from shared.plan import StepKind
+from shared.decide.plan import StepKind
 
 
 def utcnow() -> datetime:
@@ -23,11 +23,11 @@ class Services:
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  kinds: Mapping[str, StepKind] | None = None):
         from responders import KINDS
-        from shared import tables
-        from shared.guards import Guards
-        from shared.incidents import IncidentStore
-        from shared.queueing import RunQueue
-        from shared.storage import StorageAccount
+        from shared.store import tables
+        from shared.store.guards import Guards
+        from shared.store.incidents import IncidentStore
+        from shared.store.queue import RunQueue
+        from shared.store.storage import StorageAccount
 
         self.settings = settings
         self.clock = clock
@@ -44,7 +44,7 @@ class Services:
         self._web: dict[str, Any] = {}
         self._vaults = None
         self._auth = None
-        from shared.azure import Trust
+        from shared.adapters.azure import Trust
 
         self._trust = Trust(settings.ca_bundle)  # one TLS session for every SDK client that trusts the bundle
 
@@ -52,7 +52,7 @@ class Services:
     def rules(self):
         """The rules file, validated on first use (and at start-up by function_app)."""
         if self._rules is None:
-            from shared.rules import load_rules_file
+            from shared.decide.rules import load_rules_file
 
             self._rules = load_rules_file(self.settings.rules_path, self.kinds)
         return self._rules
@@ -60,7 +60,7 @@ class Services:
     @property
     def credential(self):
         if self._credential is None:
-            from shared.azure import make_credential
+            from shared.adapters.azure import make_credential
 
             self._credential = make_credential(self.settings)
         return self._credential
@@ -82,7 +82,7 @@ class Services:
     def auth(self):
         """Who is calling: the command API's caller, the alert intake's Secure Webhook token."""
         if self._auth is None:
-            from shared.auth import Authenticator
+            from shared.adapters.identity import Authenticator
 
             self._auth = Authenticator(self.settings)
         return self._auth
@@ -91,20 +91,20 @@ class Services:
     def vaults(self):
         """Key Vault secrets, through the app's credential."""
         if self._vaults is None:
-            from shared.keyvault import Vaults
+            from shared.adapters.keyvault import Vaults
 
             self._vaults = Vaults(self.settings, self.credential, self._trust)
         return self._vaults
 
     def app_service(self, subscription_id: str):
         """The App Service adapter for one subscription (clients are cached per subscription)."""
-        from shared.appservice import AppService
+        from shared.adapters.appservice import AppService
 
         client = self._web.get(subscription_id)
         if client is None:
             from azure.mgmt.web.aio import WebSiteManagementClient
 
-            from shared.azure import client_options
+            from shared.adapters.azure import client_options
 
             client = WebSiteManagementClient(self.credential, subscription_id,
                                              **client_options(self.settings, self._trust))

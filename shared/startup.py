@@ -22,7 +22,7 @@ def check_configuration() -> str | None:
     install_log_redaction()
     from responders import KINDS
     from shared.config import Settings
-    from shared.rules import load_rules_file
+    from shared.decide.rules import load_rules_file
 
     try:
         settings = Settings.from_env()

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.demo import swap_back_rules
-from tests.emulator import Emulator
-from tests.support.processes import Azurite
+from local.demo import swap_back_rules
+from local.emulator import Emulator
+from local.processes import Azurite
 
 TEST_RULES = swap_back_rules(health_attempts=2, health_interval=0.05, health_timeout=2, verify_window=1.5,
                              verify_interval=0.05, verify_successes=2, inflight_window=3,

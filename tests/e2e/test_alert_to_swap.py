@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.support.alerts import metric_alert
+from local.alerts import metric_alert
 
 APP = "augeo-production-api"
 

@@ -14,7 +14,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from tests.support.processes import free_port
+from local.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def served(app_env, emulator):
     emulator.add_app("augeo-production-api", production="v1.2.3", staging="v1.2.2", broken={"v1.2.3"})
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "shared.cli", "serve", "--port", str(port)], cwd=ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "local.cli", "serve", "--port", str(port)], cwd=ROOT,
                                env={**os.environ, **app_env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from tests.support.alerts import metric_alert
+from local.alerts import metric_alert
 
 APP = "augeo-production-api"
 
@@ -169,7 +169,8 @@ async def test_the_same_release_in_both_slots_escalates_instead_of_swapping(app,
 async def test_no_invocation_is_held_open_for_a_long_verification(app, app_env, emulator, monkeypatch, rules_file):
     """A verification window of 30 s is not waited out in one invocation: the step is handed to a delayed
     message once the invocation's budget (1 s here) is spent."""
-    from shared import executor, services
+    from shared import services
+    from shared.run import execute
 
     monkeypatch.setenv("RESPONDER_INVOCATION_BUDGET", "1s")
     services.forget()
@@ -179,7 +180,7 @@ async def test_no_invocation_is_held_open_for_a_long_verification(app, app_env, 
     emulator.fault("GET /health", server=f"health:{APP}/production", status=503, times=None)  # stays broken
     status, body = await app.post_alert(metric_alert(site.id))
 
-    outcome = await asyncio.wait_for(executor.run(app.services, body["incident_id"], run_id="one"), timeout=10)
+    outcome = await asyncio.wait_for(execute.run(app.services, body["incident_id"], run_id="one"), timeout=10)
 
     assert outcome.startswith("waiting"), outcome
     incident = await app.incident(body["incident_id"])

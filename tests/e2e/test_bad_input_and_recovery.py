@@ -8,9 +8,11 @@ import json
 
 import pytest
 
-from shared import executor, reconciler
-from shared.status import Status
-from tests.support.alerts import metric_alert
+from shared.run import execute
+
+from shared.run import reconcile
+from shared.decide.status import Status
+from local.alerts import metric_alert
 from tests.support.bodies import NOT_ACCEPTABLE_JSON
 from tests.support.hang import hang_guard
 
@@ -199,7 +201,7 @@ async def test_an_incident_whose_queue_message_was_lost_is_redriven_by_the_recon
     services = app.services
     later = services.clock() + services.settings.stuck_after
     monkeypatch.setattr(services, "clock", lambda: later + __import__("datetime").timedelta(seconds=1))
-    summary = await reconciler.reconcile(services)
+    summary = await reconcile.reconcile(services)
     assert summary.redriven == [body["incident_id"]]
     monkeypatch.undo()
     await app.drain()
@@ -218,7 +220,7 @@ async def test_an_incident_that_never_moves_is_failed_after_the_last_redrive(app
         await app.pumps[0]._queue.clear_messages()
         moment = services.clock() + services.settings.stuck_after * (round_ + 2)
         monkeypatch.setattr(services, "clock", lambda moment=moment: moment + timedelta(seconds=1))
-        await reconciler.reconcile(services)
+        await reconcile.reconcile(services)
     incident = await app.incident(body["incident_id"])
     assert incident["status"] == "failed" and "stuck" in incident["status_reason"]
     assert incident["redrives"] == services.settings.max_redrives
@@ -231,7 +233,7 @@ async def test_a_poisoned_run_message_fails_its_incident_with_the_reason(app, em
     async def storage_breaks(*args, **kwargs):
         raise RuntimeError("table storage fell over")
 
-    monkeypatch.setattr(executor, "_run_step", storage_breaks)  # every delivery fails, as with storage down
+    monkeypatch.setattr(execute, "_run_step", storage_breaks)  # every delivery fails, as with storage down
     for _ in range(6):
         await app.pumps[0].deliver_once()  # the host's retries, then the poison queue
     monkeypatch.undo()
@@ -256,9 +258,9 @@ async def test_the_reconciler_cancels_an_approval_nobody_gave(app, issuer, monke
     later = services.clock() + services.settings.approval_ttl + timedelta(seconds=1)
     monkeypatch.setattr(services, "clock", lambda: later)
 
-    summary = await reconciler.reconcile(services)
+    summary = await reconcile.reconcile(services)
 
     assert summary.expired == [body["incident_id"]]
     incident = await app.incident(body["incident_id"])
     assert incident["status"] == "cancelled" and "approval window closed" in incident["status_reason"]
-    assert (await reconciler.reconcile(services)).expired == []  # once
+    assert (await reconcile.reconcile(services)).expired == []  # once

@@ -1,4 +1,4 @@
-"""`python -m shared.cli`: explain shows the event and plan and acts on nothing; the demo ends healthy."""
+"""`python -m local.cli`: explain shows the event and plan and acts on nothing; the demo ends healthy."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.alerts import FIXTURES, metric_alert
+from local.alerts import FIXTURES, metric_alert
 from tests.support.bodies import NOT_ACCEPTABLE_JSON
 from tests.support.hang import hang_guard
 
@@ -18,7 +18,7 @@ SITE = "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Web/sites/augeo
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "shared.cli", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "local.cli", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=180, env=env)
 
 
@@ -73,7 +73,7 @@ def test_the_demo_ends_with_production_healthy_on_the_previous_release():
 
 @pytest.mark.parametrize("kind", sorted(NOT_ACCEPTABLE_JSON))
 def test_explain_refuses_json_it_cannot_accept_with_the_webhooks_message(tmp_path, capsys, kind):
-    from shared import cli as cli_module
+    from local import cli as cli_module
 
     body, says = NOT_ACCEPTABLE_JSON[kind]
     payload = tmp_path / "alert.json"

@@ -13,10 +13,10 @@ import pytest
 import redis
 
 from tests.conftest import TEST_RULES
-from tests.support.alerts import metric_alert
-from tests.emulator.keyvault import TENANT
+from local.alerts import metric_alert
+from local.emulator.keyvault import TENANT
 from tests.support.identity import APP_ID_URI, CLIENT_ID, ISSUERS, OTHER_TENANT, client_principal, new_key, object_id
-from tests.support.processes import RedisServer
+from local.processes import RedisServer
 
 OPERATOR, APPROVER = "Responder.Operator", "Responder.Approver"
 APP = "augeo-production-api"
@@ -27,7 +27,7 @@ CACHE = ("/subscriptions/34adfa4f-cedf-4dc0-ba29-b6d1a69ab345/resourceGroups/aug
 @pytest.fixture
 async def api(app_env):
     from function_app import app
-    from shared.localrun import LocalRunner
+    from local.localrun import LocalRunner
 
     runner = LocalRunner(app, env=app_env, port=0, timers=False)
     port = await runner.start()
@@ -325,7 +325,7 @@ async def test_app_service_authentication_is_trusted_only_when_the_setting_says_
 
 async def test_the_openapi_document_matches_the_apps_routes(api):
     from function_app import app
-    from shared.localrun import FunctionTable
+    from local.localrun import FunctionTable
 
     document = (await api.get("/api/openapi.json")).json()
     documented = {(method.upper(), path) for path, item in document["paths"].items() for method in item}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.alerts import metric_alert
+from local.alerts import metric_alert
 
 APP = "augeo-production-api"
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,13 +83,13 @@ async def test_crash_while_swap_is_in_flight_waits_for_it_instead_of_swapping_ag
 
 
 async def test_two_runs_of_one_incident_at_once_swap_once(app, emulator):
-    from shared import executor
+    from shared.run import execute
 
     site = emulator.add_app(APP, production="v1.2.3", staging="v1.2.2", broken={"v1.2.3"})
     status, body = await app.post_alert(metric_alert(site.id))
     incident_id = body["incident_id"]
 
-    outcomes = await asyncio.gather(*(executor.run(app.services, incident_id, run_id=f"instance-{n}")
+    outcomes = await asyncio.gather(*(execute.run(app.services, incident_id, run_id=f"instance-{n}")
                                       for n in range(3)))  # three instances got the message at once
     await app.drain()
     for _ in range(20):  # a run that found the target taken checks back after the lease
@@ -104,14 +104,15 @@ async def test_two_runs_of_one_incident_at_once_swap_once(app, emulator):
 
 async def test_the_lease_outlives_a_slow_swap_so_a_restart_waits_for_it(app, app_env, emulator, monkeypatch,
                                                                         issuer):
-    from shared import executor, services
+    from shared import services
+    from shared.run import execute
 
     monkeypatch.setenv("RESPONDER_LEASE_DURATION", "1s")
     services.forget()
     site = emulator.add_app(APP, production="v1.2.3", staging="v1.2.2", broken={"v1.2.3"})
     emulator.web.scenario.swap_seconds = 3  # three times the lease: only heartbeats keep it
     status, swap = await app.post_alert(metric_alert(site.id))
-    swapping = asyncio.ensure_future(executor.run(app.services, swap["incident_id"], run_id="instance-a"))
+    swapping = asyncio.ensure_future(execute.run(app.services, swap["incident_id"], run_id="instance-a"))
     while not emulator.swaps():
         await asyncio.sleep(0.05)
     await asyncio.sleep(1.5)  # longer than the lease: without heartbeats it would have expired by now
@@ -121,7 +122,7 @@ async def test_the_lease_outlives_a_slow_swap_so_a_restart_waits_for_it(app, app
         {"action": "restart", "target": site.id, "reason": "clear in-memory state", "params": {}},
         headers=issuer.headers("Responder.Operator"))
     assert status == 202, restart
-    await executor.run(app.services, restart["incident_id"], run_id="instance-b")
+    await execute.run(app.services, restart["incident_id"], run_id="instance-b")
 
     restart_incident = await app.incident(restart["incident_id"])
     assert site.slots["production"].restarts == 0, timeline(restart_incident)  # it waited for the target

@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from shared.events import MAX_TARGETS
-from shared.payloads import MAX_BODY_BYTES
-from tests.support.alerts import metric_alert
+from shared.decide.events import MAX_TARGETS
+from shared.decide.payloads import MAX_BODY_BYTES
+from local.alerts import metric_alert
 from tests.support.hang import hang_guard
 
 APP = "augeo-production-api"

@@ -9,7 +9,7 @@ import ssl
 import httpx
 import pytest
 
-from tests.support.alerts import metric_alert
+from local.alerts import metric_alert
 
 APP = "augeo-production-api"
 
@@ -76,7 +76,7 @@ def test_the_app_loads_with_only_identity_based_storage_settings(tmp_path):
     env = {key: value for key, value in os.environ.items() if not key.lower().startswith("azurewebjobsstorage")}
     env.update({"AzureWebJobsStorage__accountName": "augeoresponder", "AzureWebJobsStorage__credential":
                 "managedidentity", "RESPONDER_QUEUE": "runs", "RESPONDER_RULES_PATH": str(root / "rules.yaml")})
-    code = ("import function_app; from shared.localrun import functions_of; "
+    code = ("import function_app; from local.localrun import functions_of; "
             "print(len(functions_of(function_app.app)))")
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr

@@ -10,8 +10,8 @@ import asyncio
 import azure.functions as func
 import pytest
 
-from shared import reconciler
-from tests.support.alerts import metric_alert
+from shared.run import reconcile
+from local.alerts import metric_alert
 from tests.support.silent import SilentServer
 
 APP = "augeo-production-api"
@@ -34,12 +34,12 @@ def body_of(response: func.HttpResponse) -> dict:
 @pytest.fixture
 def a_bug_in_deciding(monkeypatch):
     """A defect met while deciding what to do with an alert (it can be anything: the point is it is not foreseen)."""
-    import shared.intake
+    import shared.run.accept
 
     def broken_match(*args, **kwargs):
         raise KeyError("rules[0].steps")
 
-    monkeypatch.setattr(shared.intake, "match", broken_match)
+    monkeypatch.setattr(shared.run.accept, "match", broken_match)
 
 
 async def test_an_alert_that_meets_a_bug_is_recorded_escalated_not_lost(app, emulator, a_bug_in_deciding):
@@ -121,7 +121,7 @@ async def test_an_alert_recorded_while_the_queue_is_down_is_accepted_and_started
     services.forget()
     later = services.current().clock() + services.current().settings.stuck_after + timedelta(seconds=1)
     monkeypatch.setattr(services.current(), "clock", lambda: later)
-    summary = await reconciler.reconcile(services.current())
+    summary = await reconcile.reconcile(services.current())
     assert summary.redriven == [accepted["incident_id"]]
     monkeypatch.undo()
     await app.drain()

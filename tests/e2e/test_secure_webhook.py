@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from shared import services
-from tests.support.alerts import metric_alert
+from local.alerts import metric_alert
 from tests.support.identity import CLI_APP_ID, new_key
 
 SITE = ("/subscriptions/34adfa4f-cedf-4dc0-ba29-b6d1a69ab345/resourceGroups/augeo-production-rg/providers/"

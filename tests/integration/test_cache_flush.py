@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from tests.conftest import TEST_RULES
-from tests.emulator import RESOURCE_GROUP, SUBSCRIPTION
-from tests.support.processes import RedisCluster, RedisServer
+from local.emulator import RESOURCE_GROUP, SUBSCRIPTION
+from local.processes import RedisCluster, RedisServer
 
 CACHE = (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.Cache/Redis/"
          "augeo-production-redis")
@@ -123,7 +123,7 @@ async def test_full_flush_waits_for_approval_and_refuses_self_approval(app, issu
 
 async def test_a_rule_can_explicitly_allow_a_full_flush_of_one_database(app, redis_server, rules_file,
                                                                          emulator):
-    from tests.support.alerts import metric_alert
+    from local.alerts import metric_alert
 
     client = populate(redis_server.port, session=100)
     other_db = redis.Redis(port=redis_server.port, db=1)
@@ -183,7 +183,7 @@ async def test_wrong_password_fails_the_incident_without_revealing_the_secret(ap
 
 
 async def test_redis_down_fails_the_incident_with_a_clear_reason(app, issuer, cache_target):
-    from tests.support.processes import free_port
+    from local.processes import free_port
 
     cache_target(host="127.0.0.1", port=free_port(), tls=False, auth="none", connect_timeout=1)
     status, body = await request(app, issuer, {"patterns": ["session:*"]})
@@ -262,7 +262,7 @@ async def test_an_unlink_refused_mid_flush_ends_the_flush_with_the_reason(redis_
     flush ends with the error instead of waiting forever for the scan to stop."""
     import asyncio
 
-    from shared.cache import Cache, CacheEndpoint
+    from shared.adapters.cache import Cache, CacheEndpoint
     from shared.errors import CacheAuthFailed
 
     admin = populate(redis_server.port, session=5_000)
@@ -350,7 +350,7 @@ def test_the_tls_cluster_announces_ips_its_certificate_does_not_name(tls_cluster
 
     from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
-    from shared.cache import translated
+    from shared.adapters.cache import translated
     from shared.errors import CacheTLSFailed
 
     slots = tls_cluster.cli(tls_cluster.port, "cluster", "slots").split()
@@ -416,7 +416,7 @@ async def test_full_flush_of_a_tls_cluster_empties_every_primary_by_the_host_nam
 
 
 def cluster_endpoint(cluster: RedisCluster, ca_path: str):
-    from shared.cache import CacheEndpoint
+    from shared.adapters.cache import CacheEndpoint
 
     return CacheEndpoint(host=CLUSTER_HOST, port=cluster.port, tls=True, database=0, cluster=True, username=None,
                          password=None, connect_timeout=5, socket_timeout=5, ca_bundle=ca_path)
@@ -434,7 +434,7 @@ def slot_elsewhere(client: redis.RedisCluster, cluster: RedisCluster, key: str) 
 async def test_a_slot_resharded_after_connecting_is_followed_by_the_host_name(emulator, tls_cluster):
     """A reshard (scaling the cache) after the client read the topology: the node that had the slot answers
     MOVED with the new owner's IP address; the flush follows it to that node by host name and removes every key."""
-    from shared.cache import Cache
+    from shared.adapters.cache import Cache
 
     client = tls_cluster_client(tls_cluster, emulator.ca_path)
     fill_cluster(client, session=300, user=300)
@@ -458,7 +458,7 @@ async def test_a_cluster_that_keeps_redirecting_is_a_temporary_failure(emulator,
     same connection as the command (redis-py's asyncio client does not ensure that), MOVED back: the flush gives
     up with a temporary error, to be retried, not a TLS or an unexpected one, and the retry after the reshard
     finishes removes what is left. Here the new owner never accepts the slot, so the bouncing is certain."""
-    from shared.cache import Cache
+    from shared.adapters.cache import Cache
     from shared.errors import CacheUnavailable
 
     client = tls_cluster_client(tls_cluster, emulator.ca_path)
@@ -518,7 +518,7 @@ async def test_a_rule_chains_a_flush_and_a_restart_of_the_backend(app, issuer, e
                                                                  monkeypatch):
     """Runbook "Redis Rollback": clear the sessions, then restart the App Service to clear in-memory state."""
     from shared import services
-    from tests.support.alerts import metric_alert
+    from local.alerts import metric_alert
 
     site = emulator.add_app("augeo-production-api", production="v1.2.2")
     client = populate(redis_server.port, session=1_000, user=10)

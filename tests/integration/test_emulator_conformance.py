@@ -10,12 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.appservice import PRODUCTION, SiteRef
+from shared.adapters.appservice import PRODUCTION, SiteRef
 from shared.config import Settings
 from shared.errors import AzurePermissionDenied, AzureUnavailable, TargetNotFound
 from shared.services import Services
 
-REFERENCE = Path(__file__).resolve().parents[1] / "emulator" / "reference"
+REFERENCE = Path(__file__).resolve().parents[2] / "local" / "emulator" / "reference"
 # Properties the spec defines but the 2025-05-01 examples happen to leave out.
 SPEC_EXTRAS = {"slotSwapStatus", "healthCheckPath"}
 APP = "augeo-production-api"

@@ -8,13 +8,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared import tables
-from shared.guards import Guards, LeaseHeld
-from shared.incidents import Incident, IncidentNotFound, IncidentStore, Recorded, new_incident_id, row_key_of
-from shared.plan import Decision, Plan
+from shared.store import tables
+from shared.store.guards import Guards, LeaseHeld
+from shared.store.incidents import Incident, IncidentNotFound, IncidentStore, Recorded, new_incident_id, row_key_of
+from shared.decide.plan import Decision, Plan
 from shared.errors import StoreRejected
-from shared.status import Status, TransitionRefused
-from shared.storage import StorageAccount, StorageConnection
+from shared.decide.status import Status, TransitionRefused
+from shared.store.storage import StorageAccount, StorageConnection
 
 
 class Clock:

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from shared.entra import SigningKeys
+from shared.adapters.entra import SigningKeys
 from shared.errors import RequestRefused
 
 KEYS = r"GET /.*/discovery/v2\.0/keys$"

@@ -9,11 +9,11 @@ import re
 
 import pytest
 
-from shared import tables
+from shared.store import tables
 from shared.errors import StoreError
-from shared.queueing import RunQueue
-from shared.storage import StorageAccount, StorageConnection, StoragePolicy
-from tests.support.processes import free_port
+from shared.store.queue import RunQueue
+from shared.store.storage import StorageAccount, StorageConnection, StoragePolicy
+from local.processes import free_port
 from tests.support.silent import SilentServer
 
 HANG_GUARD = 12.0  # not a speed target: only keeps a regression from hanging the suite for minutes

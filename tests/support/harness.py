@@ -9,7 +9,7 @@ from typing import Any
 import azure.functions as func
 
 from shared import services
-from shared.localrun import FunctionTable, QueueOptions, QueuePump, storage_of
+from local.localrun import FunctionTable, QueueOptions, QueuePump, storage_of
 
 
 class AppHarness:

@@ -13,7 +13,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.emulator.keyvault import TENANT
+from local.emulator.keyvault import TENANT
 
 APP_ID_URI = "api://rollback-responder"
 CLIENT_ID = "6f1c2a1e-8d3b-4c55-9e0a-5b7d9c1e2f30"  # the app registration of the responder

@@ -10,7 +10,7 @@ from azure.functions.queue import QueueMessage
 
 async def main(incident_id: str) -> None:
     from function_app import app
-    from shared.localrun import functions_of
+    from local.localrun import functions_of
 
     run = {fn.get_function_name(): fn.get_user_function() for fn in functions_of(app)}["run_incident"]
     await run(QueueMessage(id="doomed-instance", body=json.dumps({"incident_id": incident_id}).encode(),

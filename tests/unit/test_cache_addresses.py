@@ -1,10 +1,10 @@
-"""How a clustered cache's node addresses are reached (shared.cache.NodeAddresses): pure, no Redis."""
+"""How a clustered cache's node addresses are reached (shared.adapters.cache.NodeAddresses): pure, no Redis."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared.cache import NodeAddresses
+from shared.adapters.cache import NodeAddresses
 from shared.errors import ConfigurationError
 
 AZURE_HOST = "augeo-production-redis.redis.cache.windows.net"

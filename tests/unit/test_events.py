@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 import pytest
 
 from shared.errors import PayloadError
-from shared.events import Condition, Severity, parse_alert
-from tests.support.alerts import FIXTURES, fixture
+from shared.decide.events import Condition, Severity, parse_alert
+from local.alerts import FIXTURES, fixture
 
 FULL_PAYLOADS = sorted(p.name for p in FIXTURES.glob("*.json")
                        if "alertContext" not in json.loads(p.read_text()) or "schemaId" in json.loads(p.read_text()))

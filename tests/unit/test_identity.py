@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.auth import Caller, same_person
+from shared.adapters.identity import Caller, same_person
 from shared.config import _ENV, Settings
-from shared.entra import canonical_guid, roles_of
+from shared.adapters.entra import canonical_guid, roles_of
 from shared.errors import ConfigurationError
 
 BASE = {"AzureWebJobsStorage": "x", "RESPONDER_QUEUE": "runs"}

@@ -21,7 +21,7 @@ def loaded_after(statement: str, env: dict[str, str] | None = None) -> set[str]:
 
 
 def test_decision_modules_import_no_sdk():
-    modules = loaded_after("import shared.events, shared.alert_schemas, shared.rules, shared.plan, shared.status")
+    modules = loaded_after("import shared.decide.events, shared.decide.alert_schemas, shared.decide.rules, shared.decide.plan, shared.decide.status")
     assert not [m for m in modules if m.startswith(HEAVY)]
 
 

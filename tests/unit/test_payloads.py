@@ -7,8 +7,8 @@ import json
 import pytest
 
 from shared.errors import PayloadError
-from shared.payloads import decode_json
-from tests.support.alerts import FIXTURES
+from shared.decide.payloads import decode_json
+from local.alerts import FIXTURES
 from tests.support.bodies import MAX_DEPTH, NOT_ACCEPTABLE_JSON, nested
 from tests.support.hang import hang_guard
 

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from responders import KINDS
-from shared.events import Condition, Event, Severity
-from shared.plan import Decision
-from shared.rules import RulesError, canonical_target, load_rules, match
+from shared.decide.events import Condition, Event, Severity
+from shared.decide.plan import Decision
+from shared.decide.rules import RulesError, canonical_target, load_rules, match
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)
 SITE = "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Web/sites/augeo-production-api"

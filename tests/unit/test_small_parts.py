@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from shared.config import Settings
-from shared.durations import format_duration, parse_duration
+from shared.decide.durations import format_duration, parse_duration
 from shared.errors import ConfigurationError
 from shared.redact import MASK, capped_json, install_log_redaction, redact, register_secret, scrub
 

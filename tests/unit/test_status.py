@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.status import ALLOWED, FINAL, Status, TransitionRefused, is_final, transition
+from shared.decide.status import ALLOWED, FINAL, Status, TransitionRefused, is_final, transition
 
 
 @pytest.mark.parametrize(("current", "wanted"), [

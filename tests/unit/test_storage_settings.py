@@ -8,7 +8,7 @@ import pytest
 
 from shared.config import Settings
 from shared.errors import ConfigurationError
-from shared.storage import WEBHOOK_BUDGET, StoragePolicy
+from shared.store.storage import WEBHOOK_BUDGET, StoragePolicy
 
 BASE = {"RESPONDER_QUEUE": "runs"}
 

@@ -1,0 +1,150 @@
+"""A local emulator of the Azure REST endpoints the responder uses, over real HTTPS on 127.0.0.1.
+
+The app reaches it only through its settings (`settings_env()`), exactly as it would reach Azure. Tests
+set up scenarios (which release runs in which slot, which release is broken), inject faults (429 with
+Retry-After, 5xx, slow or dropped responses, a swap that ends Failed) and assert on the request log.
+
+    with Emulator() as emu:
+        site = emu.add_app("augeo-production-api", production="v1.2.3", staging="v1.2.2", broken={"v1.2.3"})
+        env = emu.settings_env()
+"""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any
+
+from local.emulator.keyvault import TENANT, KeyVault
+from local.emulator.server import Fault, HttpsServers, Recorder, Request, Response, arm_error
+from local.emulator.web import AppKind, AppService, Site, Slot, deployment_record, iso, recent
+
+SUBSCRIPTION = "34adfa4f-cedf-4dc0-ba29-b6d1a69ab345"
+RESOURCE_GROUP = "augeo-production-rg"
+EMULATOR_TOKEN = "emulator-token"  # what shared.adapters.azure.EmulatorCredential presents
+
+__all__ = ["Emulator", "Fault", "Request", "RESOURCE_GROUP", "SUBSCRIPTION", "Site"]
+
+
+class Emulator:
+    def __init__(self, expected_token: str = EMULATOR_TOKEN):
+        self._scratch = tempfile.TemporaryDirectory(prefix="azure-emulator-")
+        self.recorder = Recorder()
+        self._servers = HttpsServers(self._scratch.name, self.recorder)
+        self.ca_path = self._servers.ca_path
+        self.expected_token = expected_token
+        self.web = AppService(lambda: self.arm_url)
+        self.arm_port = self._servers.start("arm", self._route_arm)
+        self.vault = KeyVault(expected_token=expected_token)
+        self.vault_port = self._servers.start("keyvault", self.vault.route)
+        self.vault.base_url = self.vault_url
+        self.jwks: dict[str, Any] = {"keys": []}
+        self.login_port = self._servers.start("login", self._route_login)
+
+    @property
+    def vault_url(self) -> str:
+        return f"https://127.0.0.1:{self.vault_port}"
+
+    @property
+    def jwks_url(self) -> str:
+        """Where the emulated Microsoft Entra ID publishes its token signing keys (set `jwks`)."""
+        return f"https://127.0.0.1:{self.login_port}/{TENANT}/discovery/v2.0/keys"
+
+    @property
+    def arm_url(self) -> str:
+        return f"https://127.0.0.1:{self.arm_port}"
+
+    def __enter__(self) -> Emulator:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._servers.stop()
+        self._scratch.cleanup()
+
+    # ----- scenario ----------------------------------------------------------------------------------
+    def add_app(self, name: str, *, production: str, staging: str | None = None, broken: set[str] = frozenset(),
+                image: str = "augeo.azurecr.io/augeo-backend", changed_minutes_ago: float | None = 10,
+                kind: AppKind = "container", reused_tag: str | None = None, reports_version: bool = True,
+                resource_group: str = RESOURCE_GROUP, subscription: str = SUBSCRIPTION) -> Site:
+        """An App Service with a production slot (and a staging slot if `staging` is given); production last
+        changed `changed_minutes_ago` (a swap from staging), or never if None. `kind`: a single container
+        (`DOCKER|image:tag`), a Linux code app (`PYTHON|3.11`, releases told apart by deployments and /health)
+        or a sidecar app (`SITECONTAINERS`, the image in sites/sitecontainers); `reused_tag`: every release of a
+        container app deployed as `image:<reused_tag>` (say `latest`); `reports_version`: /health names it."""
+        site = Site(subscription, resource_group, name, image, kind=kind, reused_tag=reused_tag,
+                    reports_version=reports_version)
+        age = changed_minutes_ago if changed_minutes_ago is not None else 30 * 24 * 60
+        for slot_name, release, deployed in (("production", production, age + 5), ("staging", staging, age + 3 * 1440)):
+            if release is None:
+                continue
+            slot = Slot(slot_name, release, deployments=[deployment_record(release, minutes_ago=deployed)])
+            site.slots[slot_name] = slot
+            slot.health_port = self._servers.start(f"health:{name}/{slot_name}", self.web.health_route(site, slot_name))
+        if changed_minutes_ago is not None:
+            when = recent(changed_minutes_ago)
+            site.last_swap = {"timestampUtc": iso(when), "sourceSlotName": "staging",
+                              "destinationSlotName": "production"}
+        self.web.scenario.broken_releases |= set(broken)
+        return self.web.add_site(site)
+
+    def issue_cert(self, *hosts: str) -> tuple[str, str]:
+        """A TLS server certificate the app trusts (same CA as the emulator): (cert path, key path)."""
+        return self._servers.issue_cert(self._scratch.name, *hosts)
+
+    def release(self, name: str, slot: str = "production") -> str:
+        return self.web.site(name).slots[slot].release
+
+    def fault(self, pattern: str, **kwargs: Any) -> Fault:
+        fault = Fault(pattern, **kwargs)
+        self.recorder.faults.append(fault)
+        return fault
+
+    def requests(self, method: str, pattern: str) -> list[Request]:
+        return self.recorder.matching(method, pattern)
+
+    def swaps(self) -> list[Request]:
+        return self.requests("POST", r"/slotsswap$")
+
+    def settings_env(self) -> dict[str, str]:
+        """The app settings that point the responder at this emulator."""
+        return {"RESPONDER_ARM_ENDPOINT": self.arm_url, "RESPONDER_CREDENTIAL": "emulator",
+                "RESPONDER_KEY_VAULT_URL": self.vault_url,
+                "RESPONDER_CA_BUNDLE": self.ca_path, "RESPONDER_ARM_POLLING_INTERVAL": "0.05",
+                "RESPONDER_ARM_RETRY_BACKOFF": "0.05", "RESPONDER_ARM_RETRY_TOTAL": "3",
+                "RESPONDER_ARM_TIMEOUT": "5"}
+
+    # ----- ARM front door ----------------------------------------------------------------------------
+    def _route_arm(self, request: Request) -> Response:
+        if request.path.startswith("/_emulator/"):
+            return self._control(request)
+        authorization = request.headers.get("Authorization") or request.headers.get("authorization") or ""
+        if not authorization:
+            return arm_error(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
+        if authorization != f"Bearer {self.expected_token}":
+            return arm_error(401, "InvalidAuthenticationToken", "The access token is invalid.")
+        if "api-version" not in request.query:
+            return arm_error(400, "MissingApiVersionParameter",
+                             "The api-version query parameter (?api-version=) is required for all requests.")
+        response = self.web.route(request)
+        if response is not None:
+            return response
+        return arm_error(404, "NoRegisteredProviderFound", f"No registered resource provider found for {request.path}.")
+
+    def _route_login(self, request: Request) -> Response:
+        if request.method == "GET" and request.path == f"/{TENANT}/discovery/v2.0/keys":
+            return Response(200, self.jwks)
+        return Response(404, {"error": "not_found", "error_description": f"{request.path} is not served here"})
+
+    def _control(self, request: Request) -> Response:
+        """A small control API for scenarios run in another process (the demo)."""
+        if request.path == "/_emulator/state" and request.method == "GET":
+            with self.web.lock:
+                return Response(200, {name: {slot: s.release for slot, s in site.slots.items()}
+                                      for name, site in self.web.sites.items()})
+        if request.path == "/_emulator/requests" and request.method == "GET":
+            return Response(200, [{"method": r.method, "path": r.path, "server": r.server}
+                                  for r in self.recorder.requests if r.server == "arm"])
+        return Response(404, {"error": "unknown control path"})
+

@@ -1,0 +1,345 @@
+"""Run an incident's Plan, step by step, through the responders; safe to run again at any point.
+
+Every run re-reads the incident and each step's progress record, skips what is done, waits out what is
+delayed, and holds a lease on a step's target while it acts. Every phase writes the timeline before and
+after it acts. Temporary errors re-enqueue the incident with a delay (within the step's retry budget);
+Escalate and permanent errors end the incident. Anything else (storage down, a bug) propagates, so the
+queue retries the message and, after host.json's maxDequeueCount, poisons it (see fail_poisoned).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+
+from shared.decide.durations import format_duration
+from shared.errors import EntityChanged, EntityExists, Escalate, PermanentError, TemporaryError, Waiting
+from shared.store.guards import LeaseHeld
+from shared.store.incidents import Incident, IncidentNotFound
+from shared.decide.plan import PlannedStep, short_target
+from shared.services import Services
+from shared.decide.status import Status, TransitionRefused, is_final
+from shared.run.step import StepContext
+
+log = logging.getLogger("responder.executor")
+
+_EARLY = timedelta(seconds=1)  # queue visibility is whole seconds: a follow-up may arrive a little early
+
+
+class _Next(Enum):
+    CONTINUE = "continue"
+    STOP = "stop"
+
+
+@dataclass
+class Invocation:
+    """One run of the executor, and how much of its budget is left for waiting in place. No invocation waits
+    longer in total than RESPONDER_INVOCATION_BUDGET; a longer wait is a delayed message."""
+
+    services: Services
+    started: float
+    paused: float = 0.0
+
+    @classmethod
+    def begin(cls, services: Services) -> Invocation:
+        return cls(services, time.monotonic())
+
+    @property
+    def elapsed(self) -> float:
+        # the pauses count even when the services' sleep is a test's fake one
+        return max(time.monotonic() - self.started, self.paused)
+
+    def can_wait(self, delay: float) -> bool:
+        return self.elapsed + delay <= self.services.settings.invocation_budget.total_seconds()
+
+    async def pause(self, ctx: StepContext, delay: float) -> None:
+        """Wait `delay` seconds in place, keeping the target's lease alive."""
+        beat = self.services.settings.lease_duration.total_seconds() / 3
+        while delay > 0:
+            step = min(delay, beat)
+            await self.services.sleep(step)
+            self.paused, delay = self.paused + step, delay - step
+            await ctx.heartbeat()
+
+
+async def run(services: Services, incident_id: str, run_id: str) -> str:
+    """Drive the incident as far as it can go now. Returns a one-line outcome for the log."""
+    store = services.store
+    try:
+        incident = await store.get(incident_id)
+    except IncidentNotFound:
+        log.warning("run message for unknown incident %s dropped", incident_id, extra={"incident_id": incident_id})
+        return "unknown incident"
+    if is_final(incident.status):
+        return f"already {incident.status}"
+    if incident.status is Status.AWAITING_APPROVAL and incident.approved_at is None:
+        return "awaiting approval"
+    if incident.status in (Status.ACCEPTED, Status.AWAITING_APPROVAL):
+        if not await claim_cooldowns(services, incident):
+            return "suppressed"
+        try:
+            incident = await store.move(incident_id, Status.RUNNING, f"executing: {incident.plan.summary()}")
+        except TransitionRefused:  # cancelled (or rejected) in the meantime: nothing ran, give the targets back
+            await _release_cooldowns(services, incident)
+            return f"stopped: {(await store.get(incident_id)).status}"
+        await store.append(incident_id, "executor", "started", f"run {run_id}: {incident.plan.summary()}")
+
+    last_detail, invocation = "", Invocation.begin(services)
+    for index, step in enumerate(incident.plan.steps):
+        incident = await store.get(incident_id)
+        if is_final(incident.status):  # cancelled between steps
+            await store.append(incident_id, "executor", "stopped", f"incident {incident.status}: "
+                               f"{len(incident.plan.steps) - index} step(s) not started")
+            return str(incident.status)
+        outcome, detail = await _run_step(services, incident, index, step, run_id, invocation)
+        if outcome is _Next.STOP:
+            return detail
+        last_detail = detail or last_detail
+
+    if incident.plan.dry_run:
+        reason = "dry run complete: nothing was changed"
+    else:
+        reason = f"rollback complete: {last_detail}" if last_detail else "plan complete"
+    try:
+        await store.move(incident_id, Status.RESOLVED, reason)
+    except TransitionRefused:
+        return f"stopped: {(await store.get(incident_id)).status}"
+    await store.append(incident_id, "executor", "resolved", reason)
+    return "resolved"
+
+
+def _cooling(incident: Incident) -> list[PlannedStep]:
+    return [step for step in incident.plan.steps if step.guards.cooldown and not step.guards.dry_run]
+
+
+async def claim_cooldowns(services: Services, incident: Incident) -> bool:
+    """Claim the cooldown of every step that has one, all or none: if another incident holds one, give back
+    what this one claimed and suppress it, with the reason."""
+    claimed: list[str] = []
+    for step in _cooling(incident):
+        held = await services.guards.claim_cooldown(step.cooldown_key, step.guards.cooldown, incident.id)
+        if held.incident_id != incident.id:
+            for key in claimed:
+                await services.guards.release_cooldown(key, incident.id)
+            reason = (f"{step.kind} on {short_target(step.target)} is in cooldown until "
+                      f"{held.until:%Y-%m-%dT%H:%M:%SZ} (after incident {held.incident_id})")
+            await services.store.append(incident.id, "cooldown", "suppressed", reason)
+            with contextlib.suppress(TransitionRefused):  # cancelled meanwhile: it stays cancelled
+                await services.store.move(incident.id, Status.SUPPRESSED, reason)
+            return False
+        claimed.append(step.cooldown_key)
+    return True
+
+
+async def _release_cooldowns(services: Services, incident: Incident) -> None:
+    for step in _cooling(incident):
+        await services.guards.release_cooldown(step.cooldown_key, incident.id)
+
+
+async def _run_step(services: Services, incident: Incident, index: int, step: PlannedStep,
+                    run_id: str, invocation: Invocation) -> tuple[_Next, str]:
+    from responders import KINDS, REGISTRY
+
+    store, now = services.store, services.clock()
+    progress = await store.step(incident.id, index, step.kind, step.target)
+    if progress.finished:
+        return _Next.CONTINUE, progress.message
+    if progress.state in ("delayed", "waiting") and progress.delayed_until and progress.delayed_until > now + _EARLY:
+        return _Next.STOP, "step waiting; its follow-up message is queued"  # the run that delayed it enqueued one
+    responder, kind = REGISTRY[step.kind], KINDS[step.kind]
+    ctx = StepContext(services, incident, step, index, kind.params.model_validate(step.params), progress)
+    try:
+        ctx.lease = await services.guards.acquire_lease(step.target, run_id, incident.id,
+                                                        services.settings.lease_duration)
+    except LeaseHeld as held:
+        if held.incident_id == incident.id:  # another run of this incident is at it (or died holding it)
+            delay = min(max(1.0, (held.expires - now).total_seconds()), 30.0)
+            await services.queue.send(incident.id, "another run holds the target", delay_seconds=math.ceil(delay))
+            return _Next.STOP, "another run of this incident holds the target; checking back after its lease"
+        return await _wait_for_target(ctx, held)
+    try:
+        outcome = await _under_lease(ctx, responder, invocation, last=index == len(incident.plan.steps) - 1)
+    except (EntityChanged, EntityExists):  # another run of this incident wrote the step's record since: it
+        return _Next.STOP, "another run owns this step"  # carries the step on (and the lease with it)
+    except BaseException:  # storage down, a bug: the message is retried; keep the target for that retry
+        with contextlib.suppress(Exception):
+            await services.guards.renew_lease(ctx.lease, services.settings.lease_duration, parked=True)
+        raise
+    if ctx.lease is not None and ctx.progress.state not in ("waiting", "delayed"):
+        await services.guards.release_lease(ctx.lease)
+    return outcome
+
+
+async def _under_lease(ctx: StepContext, responder, invocation: Invocation, last: bool) -> tuple[_Next, str]:
+    """The step, as far as it goes now, with the target's lease held; its outcome is recorded on the step."""
+    store, incident = ctx.services.store, ctx.incident
+    ctx.progress = await store.step(incident.id, ctx.index, ctx.step.kind, ctx.step.target)  # as of now
+    if ctx.progress.finished:
+        return _Next.CONTINUE, ctx.progress.message
+    if ctx.progress.state in ("failed", "escalated"):  # ended, but its run died before moving the incident
+        status = Status.FAILED if ctx.progress.state == "failed" else Status.ESCALATED
+        with contextlib.suppress(TransitionRefused):
+            await store.move(incident.id, status, ctx.progress.message)
+        return _Next.STOP, ctx.progress.state
+    ctx.progress.data.pop("waiting_for_target_since", None)
+    try:
+        return await _phases(ctx, responder, invocation, last)
+    except TemporaryError as error:
+        return await _delay(ctx, str(error), error.delay)
+    except LeaseHeld as error:  # lost the lease during a wait: another incident has the target now
+        return await _delay(ctx, f"lost the lease on the target: {error}", 5.0, counts=False)
+    except Escalate as error:
+        return await _end(ctx, "escalated", Status.ESCALATED, str(error))
+    except PermanentError as error:
+        return await _end(ctx, "failed", Status.FAILED, str(error))
+
+
+async def _phases(ctx: StepContext, responder, invocation: Invocation, last: bool) -> tuple[_Next, str]:
+    """Run the step's phases from where its record says it is. A phase that waits (Waiting) is called again
+    after the delay: in this invocation while its budget allows, else by a delayed message."""
+    while True:
+        try:
+            return await _advance(ctx, responder, last)
+        except Waiting as wait:
+            if not invocation.can_wait(wait.delay):
+                return await _wait_later(ctx, wait)
+            if wait.notable and ctx.progress.data.get("waiting_on") != wait.topic:
+                ctx.progress.data["waiting_on"] = wait.topic
+                await ctx.note("waiting", str(wait))
+            await invocation.pause(ctx, wait.delay)
+
+
+async def _advance(ctx: StepContext, responder, last: bool) -> tuple[_Next, str]:
+    store, incident_id = ctx.services.store, ctx.incident.id
+    if ctx.progress.phase == "precheck":
+        if ctx.progress.started_at is None:
+            ctx.progress.started_at = ctx.now()
+            ctx.progress.state = "running"
+            await ctx.checkpoint()
+            await ctx.note("started", f"{ctx.step.kind} on {short_target(ctx.step.target)}"
+                                      f"{' (dry run)' if ctx.dry_run else ''}")
+        elif ctx.progress.state != "running":
+            ctx.progress.state = "running"
+            await ctx.checkpoint()
+        await _timed(ctx, "precheck ok", responder.precheck)
+        ctx.progress.phase = "execute"
+        await ctx.checkpoint()
+    if ctx.progress.phase == "execute":
+        detail = await _timed(ctx, "dry run" if ctx.dry_run else "executed", responder.execute)
+        ctx.progress.phase, ctx.progress.message = ("finished" if ctx.dry_run else "verify"), detail
+        if ctx.dry_run:
+            ctx.progress.state, ctx.progress.ended_at = "done", ctx.now()
+        await ctx.checkpoint()
+    if ctx.progress.phase == "verify":
+        if last and ctx.incident.status is not Status.VERIFYING:
+            with contextlib.suppress(TransitionRefused):  # cancelled meanwhile: still verify what was done
+                ctx.incident = await store.move(incident_id, Status.VERIFYING, f"verifying {ctx.step.kind}")
+        detail = await _timed(ctx, "verified", responder.verify)
+        ctx.progress.phase, ctx.progress.state, ctx.progress.message = "finished", "done", detail
+        ctx.progress.ended_at = ctx.now()
+        await ctx.checkpoint()
+    return _Next.CONTINUE, ctx.progress.message
+
+
+async def _timed(ctx: StepContext, outcome: str, phase) -> str:
+    started = time.perf_counter()
+    detail = await phase(ctx)
+    await ctx.note(outcome, detail, time.perf_counter() - started)
+    return detail
+
+
+async def _wait_later(ctx: StepContext, wait: Waiting) -> tuple[_Next, str]:
+    """Save where the step is, keep the target, and come back after `wait.delay` by a delayed message. The
+    timeline hears of a wait when it starts and when what is awaited changes, not at every check-back."""
+    progress, now, services = ctx.progress, ctx.now(), ctx.services
+    delay = max(1.0, wait.delay)
+    announce = progress.data.get("waiting_on") != wait.topic
+    progress.state, progress.delayed_until, progress.message = "waiting", now + timedelta(seconds=delay), str(wait)
+    progress.data["waiting_on"] = wait.topic
+    await ctx.checkpoint()
+    if announce:
+        await ctx.note("waiting", f"{wait}; checking again every {delay:.0f} s")
+    await _come_back(ctx, delay, f"{ctx.step.kind} waiting")
+    return _Next.STOP, f"waiting {delay:.0f} s"
+
+
+async def _wait_for_target(ctx: StepContext, held: LeaseHeld) -> tuple[_Next, str]:
+    """Another incident acts on the target: wait for it (not a failure of this step), but not for ever."""
+    limit, now = ctx.services.settings.target_wait, ctx.now()
+    since = ctx.progress.data.get("waiting_for_target_since")
+    if since and now - datetime.fromisoformat(since) > limit:
+        return await _end(ctx, "escalated", Status.ESCALATED,
+                          f"{ctx.step.kind} waited more than {format_duration(limit)} for the target: {held}")
+    if not since:
+        ctx.progress.data["waiting_for_target_since"] = now.isoformat()
+    delay = min(max(1.0, (held.expires - now).total_seconds()), 30.0)
+    return await _delay(ctx, f"waiting for the target: {held}", delay, counts=False)
+
+
+async def _delay(ctx: StepContext, reason: str, delay: float, counts: bool = True) -> tuple[_Next, str]:
+    """Try the step again in `delay` seconds. `counts`: a failure of the step's own (waiting for a target that
+    another incident holds is not one, and does not use up the step's retries)."""
+    from responders import KINDS
+
+    progress, now, budget = ctx.progress, ctx.now(), KINDS[ctx.step.kind].max_retries
+    if counts:
+        progress.retries += 1
+        if progress.retries > budget:
+            return await _end(ctx, "failed", Status.FAILED, f"{ctx.step.kind} gave up after {budget} retries; "
+                                                            f"last: {reason}")
+    progress.state, progress.delayed_until, progress.message = "delayed", now + timedelta(seconds=delay), reason
+    await ctx.checkpoint()
+    attempt = f"retry {progress.retries}/{budget}" if counts else "waiting"
+    await ctx.note("delayed", f"{attempt}, again in {delay:.0f} s: {reason}")
+    await _come_back(ctx, delay, f"retry {ctx.step.kind}")
+    return _Next.STOP, f"delayed {delay:.0f} s"
+
+
+async def _come_back(ctx: StepContext, delay: float, why: str) -> None:
+    """Keep the target through the wait, tell the reconciler when the incident is next due, and enqueue the
+    follow-up message."""
+    services, due = ctx.services, ctx.now() + timedelta(seconds=delay)
+    if ctx.lease is not None:
+        try:
+            ctx.lease = await services.guards.renew_lease(ctx.lease, timedelta(seconds=delay)
+                                                          + services.settings.lease_duration, parked=True)
+        except LeaseHeld:  # another incident has the target now: the next run waits for it
+            ctx.lease = None
+    await services.store.update(ctx.incident.id, lambda incident: _due(incident, due))
+    await services.queue.send(ctx.incident.id, why, delay_seconds=math.ceil(delay))
+
+
+def _due(incident: Incident, due: datetime) -> Incident:
+    incident.next_check_at = due
+    return incident
+
+
+async def _end(ctx: StepContext, state: str, status: Status, reason: str) -> tuple[_Next, str]:
+    ctx.progress.state, ctx.progress.message, ctx.progress.ended_at = state, reason, ctx.now()
+    await ctx.checkpoint()
+    await ctx.note(state, reason)
+    try:
+        await ctx.services.store.move(ctx.incident.id, status, reason)
+    except TransitionRefused:  # cancelled while the step ran: the step's outcome is on the timeline
+        pass
+    return _Next.STOP, state
+
+
+async def fail_poisoned(services: Services, incident_id: str) -> str:
+    """A run message the queue gave up on: the incident ends failed, with the reason, never silently."""
+    try:
+        incident = await services.store.get(incident_id)
+    except IncidentNotFound:
+        return "unknown incident"
+    if is_final(incident.status):
+        return f"already {incident.status}"
+    reason = ("the run message kept failing (host.json maxDequeueCount) and was moved to the poison queue; "
+              "the last error is in the function logs (search for the incident id)")
+    await services.store.append(incident_id, "executor", "failed", reason)
+    await services.store.move(incident_id, Status.FAILED, reason)
+    return "failed"

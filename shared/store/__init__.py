@@ -1,0 +1,1 @@
+"""Table Storage and the queue: the incident store, cooldowns and leases, the run queue."""
