@@ -30,7 +30,8 @@ from local.processes import Azurite  # noqa: E402
 async def scenario(connection: str, closed: int, passes: int) -> tuple[float, float]:
     from shared.run import reconcile
     from shared.config import Settings
-    from shared.store.incidents import Incident, new_incident_id
+    from shared.decide.incident import Incident, new_incident_id
+    from shared.store.incidents import incident_entity
     from shared.decide.plan import Decision, Plan
     from shared.services import Services
     from shared.decide.status import Status
@@ -55,7 +56,7 @@ async def scenario(connection: str, closed: int, passes: int) -> tuple[float, fl
                             reason="alert 'backend 5xx rate above threshold' (Sev1) fired", status=Status.RESOLVED,
                             status_reason="rollback complete", plan=plan, started_at=moment, updated_at=moment,
                             ended_at=moment)
-        batch.append(("create", incident.to_entity()))
+        batch.append(("create", incident_entity(incident)))
         if len(batch) == 100:
             await table.submit_transaction(batch)
             batch = []

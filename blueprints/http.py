@@ -10,9 +10,8 @@ from typing import Any, Awaitable, Callable
 
 import azure.functions as func
 
-from shared.errors import ConfigurationError, RequestRefused, StoreError, StoreRejected
+from shared.errors import ConfigurationError, RequestRefused, StoreError, StoreRejected, TransitionRefused
 from shared.decide.payloads import MAX_BODY_BYTES, decode_json, too_large
-from shared.decide.status import TransitionRefused
 
 log = logging.getLogger("responder.http")
 

@@ -29,7 +29,7 @@ class _BadQuery(ValueError):
 async def list_incidents(req: func.HttpRequest) -> func.HttpResponse:
     """`?status=&component=&since=(ISO 8601 time or a duration like 2h)&limit=&cursor=`"""
     from shared import services
-    from shared.store.incidents import InvalidCursor
+    from shared.errors import InvalidCursor
     from shared.decide.status import Status
 
     current = services.current()
@@ -86,7 +86,7 @@ def _since(text: str, clock) -> datetime:
 @answers_errors
 async def get_incident(req: func.HttpRequest) -> func.HttpResponse:
     from shared import services
-    from shared.store.incidents import IncidentNotFound
+    from shared.errors import IncidentNotFound
 
     incident_id = req.route_params.get("incident_id", "")
     store = services.current().store

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from shared.decide.commands import ActionRequest, Decision
-from shared.store.incidents import Incident, StepProgress, TimelineEntry
+from shared.decide.incident import Incident, StepProgress, TimelineEntry
 from shared.decide.status import Status
 
 

@@ -1,21 +1,15 @@
 """The responders, one module each, registered under the stable ids that incident records store.
 
-Adding a responder: write responders/<name>.py (KIND, precheck, execute, verify; see shared/steps.py)
-and add one line below. Never rename an id: stored plans refer to it.
+Adding a responder: write responders/<name>.py (its KIND, whose `name` is its id, and precheck, describe,
+execute, verify; see shared/run/step.py) and add its module to the line below. Never rename an id: stored plans
+refer to it. Two responders with one id are refused here, at import.
 """
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 from responders import cache_flush, restart, swap_back
-from shared.decide.plan import StepKind
-from shared.run.step import Responder
+from shared.run.step import kinds_of, registry
 
-REGISTRY: MappingProxyType[str, Responder] = MappingProxyType({
-    "swap_back": swap_back,
-    "flush_cache": cache_flush,
-    "restart": restart,
-})
+REGISTRY = registry(swap_back, cache_flush, restart)
 
-KINDS: MappingProxyType[str, StepKind] = MappingProxyType({name: module.KIND for name, module in REGISTRY.items()})
+KINDS = kinds_of(REGISTRY)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from shared.errors import ConfigurationError, Escalate
 from shared.decide.plan import StepKind
 from shared.redact import register_secret
-from shared.run.step import StepContext
+from shared.run.step import Change, NoChange, StepContext
 
 _REDIS_ID = re.compile(r"/providers/Microsoft\.Cache/Redis/(?P<name>[^/]+)$", re.IGNORECASE)
 REDIS_SCOPE = "https://redis.azure.com/.default"
@@ -77,10 +77,10 @@ KIND = StepKind(
 
 
 @contextlib.asynccontextmanager
-async def _connected(ctx: StepContext) -> AsyncIterator:
+async def _connected(ctx: StepContext[Params]) -> AsyncIterator:
     from shared.adapters.cache import Cache, CacheEndpoint
 
-    params: Params = ctx.params
+    params = ctx.params
     host = params.host
     if host is None:
         match = _REDIS_ID.search(ctx.step.target)
@@ -100,8 +100,8 @@ async def _connected(ctx: StepContext) -> AsyncIterator:
         await cache.aclose()
 
 
-async def _credentials(ctx: StepContext) -> tuple[str | None, str | None]:
-    params: Params = ctx.params
+async def _credentials(ctx: StepContext[Params]) -> tuple[str | None, str | None]:
+    params = ctx.params
     settings = ctx.services.settings
     if params.auth == "none":
         return None, None
@@ -123,42 +123,54 @@ def _where(params: Params) -> str:
     return f"database {params.database or 0}"
 
 
-async def precheck(ctx: StepContext) -> str:
+async def precheck(ctx: StepContext[Params]) -> str:
     async with _connected(ctx) as cache:
         size = await cache.dbsize()
     tls = "TLS" if ctx.params.tls else "no TLS"
     return f"connected to {cache.endpoint.label} ({tls}, {_where(ctx.params)}): {size:,} keys"
 
 
-async def execute(ctx: StepContext) -> str:
-    params: Params = ctx.params
+def _command(params: Params) -> str:
+    return "FLUSHDB ASYNC" if params.database is not None else "FLUSHALL ASYNC"
+
+
+async def describe(ctx: StepContext[Params]) -> Change | NoChange:
+    """What would go: every key of the database or instance (full), or the keys matching each pattern, counted
+    by the same SCAN the flush uses."""
+    params = ctx.params
     async with _connected(ctx) as cache:
         if params.mode == "full":
             size = await cache.dbsize()
-            command = "FLUSHDB ASYNC" if params.database is not None else "FLUSHALL ASYNC"
-            if ctx.dry_run:
-                return f"dry run: would remove all {size:,} keys of {_where(params)} ({command}); removed nothing"
+            if size == 0:
+                return NoChange(f"{_where(params)} holds no key")
+            return Change(f"remove all {size:,} keys of {_where(params)} ({_command(params)})")
+        counts = {pattern: await cache.count(pattern, params.scan_count) for pattern in params.patterns}
+    if not any(counts.values()):
+        return NoChange(f"no key matches {', '.join(params.patterns)}")
+    return Change("remove " + ", ".join(f"{count:,} {pattern}" for pattern, count in counts.items()) + " keys")
+
+
+async def execute(ctx: StepContext[Params]) -> str:
+    params = ctx.params
+    async with _connected(ctx) as cache:
+        if params.mode == "full":
+            size = await cache.dbsize()
             await cache.flush(whole_instance=params.database is None)
             ctx.data["removed"] = {"*": size}
-            return f"flushed {_where(params)} ({command}): {size:,} keys were there; every session is gone"
+            return f"flushed {_where(params)} ({_command(params)}): {size:,} keys were there; every session is gone"
         counts: dict[str, int] = {}
         for pattern in params.patterns:
-            if ctx.dry_run:
-                counts[pattern] = await cache.count(pattern, params.scan_count)
-            else:
-                removed = ctx.data.setdefault("removed", {})  # a resumed flush adds to what it removed before
-                removed[pattern] = removed.get(pattern, 0) + await cache.unlink_matching(
-                    pattern, params.scan_count, params.batch_size)
-                counts[pattern] = removed[pattern]
-                await ctx.checkpoint()
+            removed = ctx.data.setdefault("removed", {})  # a resumed flush adds to what it removed before
+            removed[pattern] = removed.get(pattern, 0) + await cache.unlink_matching(
+                pattern, params.scan_count, params.batch_size)
+            counts[pattern] = removed[pattern]
+            await ctx.checkpoint()
     listing = ", ".join(f"{count:,} {pattern}" for pattern, count in counts.items())
-    if ctx.dry_run:
-        return f"dry run: would remove {listing} keys; removed nothing"
     return f"removed {listing} keys (SCAN + pipelined UNLINK)"
 
 
-async def verify(ctx: StepContext) -> str:
-    params: Params = ctx.params
+async def verify(ctx: StepContext[Params]) -> str:
+    params = ctx.params
     async with _connected(ctx) as cache:
         if params.mode == "full":
             remaining = {"*": await cache.dbsize()}

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.adapters.appservice import PRODUCTION, SiteRef
 from shared.errors import AzureConflict, Escalate, Waiting
 from shared.decide.plan import StepKind
-from shared.run.step import StepContext, prove_healthy
+from responders.verification import prove_healthy
+from shared.run.step import Change, StepContext
 
 
 class Params(BaseModel):
@@ -45,27 +46,33 @@ KIND = StepKind(
 )
 
 
-def _site(ctx: StepContext) -> SiteRef:
+def _site(ctx: StepContext[Params]) -> SiteRef:
     return SiteRef.parse(ctx.step.target)
 
 
-async def precheck(ctx: StepContext) -> str:
+async def precheck(ctx: StepContext[Params]) -> str:
     site = _site(ctx)
     info = await ctx.services.app_service(site.subscription).slot_info(site, ctx.params.slot)
     ctx.data["host"] = info.host
     return f"{site.name}/{ctx.params.slot} is {info.state or 'in an unknown state'}, host {info.host}"
 
 
-async def execute(ctx: StepContext) -> str:
-    params: Params = ctx.params
+def _what(params: Params) -> str:
+    return "soft restart" if params.soft else "restart"
+
+
+async def describe(ctx: StepContext[Params]) -> Change:
+    return Change(f"{_what(ctx.params)} {_site(ctx).name}/{ctx.params.slot}")
+
+
+async def execute(ctx: StepContext[Params]) -> str:
+    params = ctx.params
     site = _site(ctx)
     now = ctx.now()
     requested = ctx.data.get("restart_requested_at")
     if requested and (now - datetime.fromisoformat(requested)).total_seconds() < params.inflight_window:
         return f"a restart was requested at {requested} by an earlier run; not restarting again"
-    kind = "soft restart" if params.soft else "restart"
-    if ctx.dry_run:
-        return f"dry run: would {kind} {site.name}/{params.slot}; nothing changed"
+    kind = _what(params)
     try:
         await ctx.services.app_service(site.subscription).restart(site, params.slot, soft=params.soft)
     except AzureConflict as conflict:
@@ -81,8 +88,8 @@ async def execute(ctx: StepContext) -> str:
     return f"{kind} of {site.name}/{params.slot} requested"
 
 
-async def verify(ctx: StepContext) -> str:
-    params: Params = ctx.params
+async def verify(ctx: StepContext[Params]) -> str:
+    params = ctx.params
     requested = ctx.data.get("restart_requested_at")
     if requested and "verify" not in ctx.data:
         settle = params.verify_after - (ctx.now() - datetime.fromisoformat(requested)).total_seconds()

@@ -24,7 +24,8 @@ from shared.errors import AzureConflict, AzureOperationFailed, Escalate, Waiting
 from shared.adapters.lro import Operation
 from shared.decide.plan import StepKind
 from shared.decide.releases import Release, same_release
-from shared.run.step import StepContext, prove_healthy
+from responders.verification import prove_healthy
+from shared.run.step import Change, NoChange, StepContext
 
 
 class Params(BaseModel):
@@ -70,11 +71,11 @@ def _url(info: SlotInfo, path: str) -> str:
     return f"https://{info.host}{path}"
 
 
-def _site(ctx: StepContext) -> SiteRef:
+def _site(ctx: StepContext[Params]) -> SiteRef:
     return SiteRef.parse(ctx.step.target)
 
 
-async def _slots(ctx: StepContext) -> tuple[SiteRef, SlotInfo, SlotInfo]:
+async def _slots(ctx: StepContext[Params]) -> tuple[SiteRef, SlotInfo, SlotInfo]:
     site = _site(ctx)
     app_service = ctx.services.app_service(site.subscription)
     production, staging = await asyncio.gather(app_service.slot_info(site, PRODUCTION),
@@ -82,35 +83,24 @@ async def _slots(ctx: StepContext) -> tuple[SiteRef, SlotInfo, SlotInfo]:
     return site, production, staging
 
 
-async def precheck(ctx: StepContext) -> str:
-    params: Params = ctx.params
+async def precheck(ctx: StepContext[Params]) -> str:
+    params = ctx.params
     site, production, staging = await _slots(ctx)
     staging_probe, production_probe = await asyncio.gather(
         health.probe(ctx.services.http, _url(staging, params.health_path), params.health_timeout),
         health.probe(ctx.services.http, _url(production, params.health_path), params.health_timeout))
     broken, previous = production.release(production_probe.version), staging.release(staging_probe.version)
-    if same_release(broken, previous):
-        raise Escalate(f"staging runs the same release as production ({broken.label()}): a swap would change "
-                       f"nothing; redeploy a previous version instead")
-    if not staging_probe.healthy:
-        attempts = ctx.data.get("staging_probes", 0) + 1
-        ctx.data["staging_probes"] = attempts
-        if attempts < params.health_attempts:
-            raise Waiting(f"staging {params.health_path} answered {staging_probe.describe()} "
-                          f"(attempt {attempts}/{params.health_attempts})", delay=params.health_interval,
-                          topic="staging health", notable=True)
-        raise Escalate(f"staging slot is also problematic ({params.health_path} answered "
-                       f"{staging_probe.describe()} after {params.health_attempts} attempts): redeploy a previous "
-                       f"version instead of swapping")
-
     now = ctx.now()
     changed_at, how = _last_change(production)
-    if changed_at is None or now - changed_at > params.recent_change_window:
-        when = f"since {changed_at:%Y-%m-%d %H:%M}Z" if changed_at else "in its recorded history"
-        raise Escalate(f"production has not changed {when} (window {format_duration(params.recent_change_window)})"
-                       f": the failure is probably not the latest release, so swapping back is not the fix")
+    attempts = ctx.data.get("staging_probes", 0) + (0 if staging_probe.healthy else 1)
+    ctx.data["staging_probes"] = attempts
+    verdict = judge(broken, previous, staging_probe.healthy, staging_probe.describe(), attempts, changed_at, now,
+                    params)
+    if verdict is not None:
+        raise verdict
 
-    ctx.data.update(production_release=broken.to_data(), previous_release=previous.to_data(), prechecked_at=now.isoformat(),
+    ctx.data.update(production_release=broken.to_data(), previous_release=previous.to_data(),
+                    prechecked_at=now.isoformat(),
                     last_swap_at=production.last_swap_at.isoformat() if production.last_swap_at else None)
     age = format_duration(timedelta(seconds=int((now - changed_at).total_seconds())))
     unknown = "" if same_release(broken, previous) is False else (
@@ -118,6 +108,28 @@ async def precheck(ctx: StepContext) -> str:
         "verification decides")
     return (f"staging ({previous.label()}) is healthy: {staging_probe.describe()}; production ({broken.label()}) "
             f"changed {age} ago by {how}{unknown}")
+
+
+def judge(broken: Release, previous: Release, staging_healthy: bool, staging_answer: str, attempts: int,
+          changed_at: datetime | None, now: datetime, params: Params) -> Waiting | Escalate | None:
+    """Whether swapping back is safe and useful, from what the precheck saw. Pure. None: go ahead; Waiting:
+    probe staging again (`attempts` unhealthy answers so far); Escalate: a person decides, with the reason."""
+    if same_release(broken, previous):
+        return Escalate(f"staging runs the same release as production ({broken.label()}): a swap would change "
+                        f"nothing; redeploy a previous version instead")
+    if not staging_healthy:
+        if attempts < params.health_attempts:
+            return Waiting(f"staging {params.health_path} answered {staging_answer} (attempt {attempts}/"
+                           f"{params.health_attempts})", delay=params.health_interval, topic="staging health",
+                           notable=True)
+        return Escalate(f"staging slot is also problematic ({params.health_path} answered {staging_answer} after "
+                        f"{params.health_attempts} attempts): redeploy a previous version instead of swapping")
+    if changed_at is None or now - changed_at > params.recent_change_window:
+        when = f"since {changed_at:%Y-%m-%d %H:%M}Z" if changed_at else "in its recorded history"
+        return Escalate(f"production has not changed {when} (window "
+                        f"{format_duration(params.recent_change_window)}): the failure is probably not the latest "
+                        f"release, so swapping back is not the fix")
+    return None
 
 
 def _last_change(production: SlotInfo) -> tuple[datetime | None, str]:
@@ -129,9 +141,9 @@ def _last_change(production: SlotInfo) -> tuple[datetime | None, str]:
     return max(candidates, key=lambda item: item[0]) if candidates else (None, "")
 
 
-async def _swapped_already(ctx: StepContext, production: SlotInfo, asked_at: str | None) -> Release | None:
+async def _swapped_already(ctx: StepContext[Params], production: SlotInfo, asked_at: str | None) -> Release | None:
     """Does the live system show that the swap happened? The release production runs now, or None."""
-    params: Params = ctx.params
+    params = ctx.params
     probe = await health.probe(ctx.services.http, _url(production, params.health_path), params.health_timeout)
     now_running = production.release(probe.version)
     previous = Release.from_data(ctx.data.get("previous_release"))
@@ -144,8 +156,21 @@ async def _swapped_already(ctx: StepContext, production: SlotInfo, asked_at: str
     return None
 
 
-async def execute(ctx: StepContext) -> str:
-    params: Params = ctx.params
+async def describe(ctx: StepContext[Params]) -> Change | NoChange:
+    previous = Release.from_data(ctx.data.get("previous_release"))
+    broken = Release.from_data(ctx.data.get("production_release"))
+    if not _just_prechecked(ctx):  # brought back later (a redelivery): ask the live system first
+        site = _site(ctx)
+        production = await ctx.services.app_service(site.subscription).slot_info(site, PRODUCTION)
+        if await _swapped_already(ctx, production, None):
+            ctx.data["production_host"] = production.host
+            return NoChange(f"production already runs the previous release ({previous.label()}); not swapping "
+                            f"again")
+    return Change(f"swap {ctx.params.slot} ({previous.label()}) into production ({broken.label()})")
+
+
+async def execute(ctx: StepContext[Params]) -> str:
+    params = ctx.params
     swap: dict[str, Any] = ctx.data.get("swap") or {}
     if swap.get("state") == "accepted":
         return await _follow(ctx, swap)
@@ -162,15 +187,10 @@ async def execute(ctx: StepContext) -> str:
                           f"checking whether that swap happened before asking again",
                           delay=min(params.poll_interval, params.inflight_window - age), topic="unanswered swap",
                           notable=True)
-    elif not _just_prechecked(ctx):  # brought back later (a redelivery, a refusal): ask the live system first
+    elif swap.get("state") == "refused":  # asked again after a 409: production may have changed meanwhile
         production = await app_service.slot_info(site, PRODUCTION)
         if await _swapped_already(ctx, production, None):
             return _done(ctx, production, "production already runs the previous release; not swapping again")
-    previous = Release.from_data(ctx.data.get("previous_release"))
-    broken = Release.from_data(ctx.data.get("production_release"))
-    if ctx.dry_run:
-        return (f"dry run: would swap {params.slot} ({previous.label()}) into production ({broken.label()}); "
-                f"nothing changed")
 
     conflict_since = swap.get("conflict_since")
     ctx.data["swap"] = {"state": "attempting", "at": now.isoformat(), "conflict_since": conflict_since}
@@ -184,16 +204,16 @@ async def execute(ctx: StepContext) -> str:
     return await _follow(ctx, ctx.data["swap"])
 
 
-def _just_prechecked(ctx: StepContext) -> bool:
+def _just_prechecked(ctx: StepContext[Params]) -> bool:
     """The precheck read the slots a moment ago (this step has asked Azure for nothing yet): no need to ask
     production again what it runs."""
     prechecked = ctx.data.get("prechecked_at")
     return bool(prechecked) and (ctx.now() - datetime.fromisoformat(prechecked)).total_seconds() < 10
 
 
-def _refused(ctx: StepContext, since: str, reason: str) -> Exception:
+def _refused(ctx: StepContext[Params], since: str, reason: str) -> Exception:
     """App Service refused the swap because another operation holds the site: ask again later, for a while."""
-    params: Params = ctx.params
+    params = ctx.params
     waited = (ctx.now() - datetime.fromisoformat(since)).total_seconds()
     if waited > params.conflict_timeout:
         return Escalate(f"App Service kept refusing the swap for {waited / 60:.0f} min because another operation "
@@ -203,9 +223,9 @@ def _refused(ctx: StepContext, since: str, reason: str) -> Exception:
                    delay=params.conflict_interval, topic="site busy", notable=True)
 
 
-async def _follow(ctx: StepContext, swap: dict[str, Any]) -> str:
+async def _follow(ctx: StepContext[Params], swap: dict[str, Any]) -> str:
     """Read the accepted swap's status once: done, failed, or come back later."""
-    params: Params = ctx.params
+    params = ctx.params
     site = _site(ctx)
     app_service = ctx.services.app_service(site.subscription)
     operation = Operation.from_data(swap["operation"])
@@ -229,8 +249,8 @@ async def _follow(ctx: StepContext, swap: dict[str, Any]) -> str:
     return _done(ctx, production, f"swapped {params.slot} into production in {running_for:.1f} s")
 
 
-def _still_running(ctx: StepContext, running_for: float, what: str, retry_after: float | None) -> str:
-    params: Params = ctx.params
+def _still_running(ctx: StepContext[Params], running_for: float, what: str, retry_after: float | None) -> str:
+    params = ctx.params
     if running_for > params.swap_timeout:
         raise Escalate(f"{what}, still not finished after {running_for / 60:.0f} min: a person must look at it "
                        f"before anything else acts on the app")
@@ -238,7 +258,7 @@ def _still_running(ctx: StepContext, running_for: float, what: str, retry_after:
     raise Waiting(f"{what} ({running_for:.0f} s so far)", delay=delay, topic="swap running")
 
 
-def _done(ctx: StepContext, production: SlotInfo, what: str) -> str:
+def _done(ctx: StepContext[Params], production: SlotInfo, what: str) -> str:
     ctx.data["swap"] = (ctx.data.get("swap") or {}) | {"state": "done"}
     ctx.data["swapped_at"] = ctx.now().isoformat()
     ctx.data["production_host"] = production.host
@@ -247,8 +267,8 @@ def _done(ctx: StepContext, production: SlotInfo, what: str) -> str:
     return f"{what}; production now runs {previous.label()} (was {broken.label()})"
 
 
-async def verify(ctx: StepContext) -> str:
-    params: Params = ctx.params
+async def verify(ctx: StepContext[Params]) -> str:
+    params = ctx.params
     host = ctx.data.get("production_host")
     if not host:
         site = _site(ctx)

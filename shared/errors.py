@@ -1,11 +1,11 @@
-"""The responder's exception tree. Adapters translate SDK, HTTP and Redis errors into these at
-their boundary; nothing above the adapters sees an `azure.core` or `redis` exception.
+"""The responder's one exception tree. Adapters translate SDK, HTTP and Redis errors into these at their
+boundary; nothing above the adapters sees an `azure.core`, `redis` or `httpx` exception, and every error the
+app raises on purpose is a ResponderError. `str(e)` is what a person needs to act, and what the timeline gets.
 
-    ResponderError                  base; `str(e)` is what a person needs to act, and what the timeline gets
-    ├── TemporaryError(delay)       try the step again after `delay` seconds (if the step's budget allows)
+    ResponderError
+    ├── TemporaryError(delay)       try the step again after `delay` seconds (if the step's retry budget allows)
     │   ├── AzureUnavailable        throttled (429), 5xx after the SDK's own retries, connection or timeout
     │   ├── AzureConflict           409: another operation is running on the resource
-    │   ├── StepDelayed             the target's lease is held, or a requested operation may still be in flight
     │   └── CacheUnavailable        Redis refused the connection or timed out
     ├── PermanentError              retrying will not help; the step (and the incident) fails
     │   ├── AzureOperationFailed    a long-running operation ended Failed/Canceled (Azure's code and message kept)
@@ -15,25 +15,29 @@ their boundary; nothing above the adapters sees an `azure.core` or `redis` excep
     │   ├── CacheAuthFailed         wrong Redis password / token
     │   ├── CacheTLSFailed          TLS handshake or certificate verification failed
     │   └── ConfigurationError      a setting or a rule is wrong
-    ├── Waiting(delay)              not a failure: something under way (an Azure operation, a health window,
+    │       └── RulesError          the rules file, with each problem naming its rule and field
+    ├── Waiting(delay, topic)       not a failure: something under way (an Azure operation, a health window,
     │                               another operation holding the site) is awaited; the step comes back in `delay`
     │                               seconds and uses none of its retries; the responder bounds the wait itself
-    └── Escalate                    the responder refuses to act (unsafe) or acted without fixing it: a human decides
-
-    StoreError                      the incident store (Table/Queue storage) is unreachable or failed: triggers answer 503
-    ├── StoreRejected(code, status) storage refused a request it will never accept (4xx: PropertyValueTooLarge,
-    │                               EntityTooLarge, InvalidInput, 403 for a key or an identity without its role...):
-    │                               not "unavailable"; the record is written smaller, or the trigger says so
-    ├── EntityExists                a conditional insert lost: the row is already there
-    └── EntityChanged               an ETag-conditioned update lost: someone else wrote first (reload, retry)
-    EntityMissing (LookupError)     the row does not exist
-
-    RequestRefused (ValueError)     a request a trigger refuses; carries its HTTP status and JSON body
-    └── PayloadError                input that cannot be used: 400 (not JSON), 413 (too large), 422 (shape)
+    ├── Escalate                    the responder refuses to act (unsafe) or acted without fixing it: a human decides
+    ├── LeaseHeld(incident_id)      another run (of this incident or another) is acting on the target now
+    ├── TransitionRefused           a status change the state machine does not allow (e.g. resolved -> running)
+    ├── StoreError                  the incident store (Table/Queue storage) is unreachable or failed: triggers answer 503
+    │   ├── StoreRejected(code)     storage refused a request it will never accept (4xx: PropertyValueTooLarge,
+    │   │                           EntityTooLarge, InvalidInput, 403 for a key or an identity without its role...):
+    │   │                           not "unavailable"; the record is written smaller, or the trigger says so
+    │   ├── EntityExists            a conditional insert lost: the row is already there
+    │   └── EntityChanged           an ETag-conditioned update lost: someone else wrote first (reload, retry)
+    ├── EntityMissing               the row does not exist
+    │   └── IncidentNotFound        no incident by that id (or the id is not one)
+    └── RequestRefused(status)      a request a trigger refuses; carries its HTTP status and JSON body
+        ├── PayloadError            input that cannot be used: 400 (not JSON), 413 (too large), 422 (shape)
+        └── InvalidCursor           a `cursor` that is not a `next_cursor` this API returned: 400
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 
@@ -52,10 +56,6 @@ class AzureUnavailable(TemporaryError):
 
 
 class AzureConflict(TemporaryError):
-    pass
-
-
-class StepDelayed(TemporaryError):
     pass
 
 
@@ -97,6 +97,12 @@ class ConfigurationError(PermanentError):
     pass
 
 
+class RulesError(ConfigurationError):
+    def __init__(self, source: str, problems: list[str]):
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
 class Waiting(ResponderError):
     """The step waits for something under way; the executor brings it back after `delay` seconds (in this
     invocation if the wait is short, else by a delayed message). Uses none of the step's retries."""
@@ -113,7 +119,20 @@ class Escalate(ResponderError):
     """Stop the plan and hand the incident to a person, with the reason."""
 
 
-class StoreError(RuntimeError):
+class LeaseHeld(ResponderError):
+    def __init__(self, target: str, incident_id: str, expires: datetime):
+        super().__init__(f"{target} is being acted on by incident {incident_id} until {expires:%H:%M:%SZ}")
+        self.incident_id, self.expires = incident_id, expires
+
+
+class TransitionRefused(ResponderError):
+    def __init__(self, what: str, current: str, wanted: str, allowed: list[str]):
+        self.current, self.wanted = current, wanted
+        super().__init__(f"cannot move {what} from {current} to {wanted} (allowed from {current}: "
+                         f"{', '.join(sorted(allowed)) or 'none: it is final'})")
+
+
+class StoreError(ResponderError):
     pass
 
 
@@ -136,11 +155,15 @@ class EntityChanged(StoreError):
     pass
 
 
-class EntityMissing(LookupError):
+class EntityMissing(ResponderError):
     pass
 
 
-class RequestRefused(ValueError):
+class IncidentNotFound(EntityMissing):
+    pass
+
+
+class RequestRefused(ResponderError):
     """A request an HTTP trigger (or the CLI) refuses; `status` is the answer (400, 401, 403, 404, 409, 413, 422)
     and `body()` the JSON that says what is wrong."""
 
@@ -158,3 +181,10 @@ class RequestRefused(ValueError):
 
 class PayloadError(RequestRefused):
     """Input that cannot be used as it is: not JSON (400), too large (413), or of no known shape (422)."""
+
+
+class InvalidCursor(RequestRefused):
+    """A `cursor` that is not a `next_cursor` this API returned (or was altered)."""
+
+    def __init__(self, message: str = "cursor is not one this API returned"):
+        super().__init__(400, "invalid_query", message)

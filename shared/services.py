@@ -12,6 +12,7 @@ from typing import Any, Awaitable, Callable, Mapping
 
 from shared.config import Settings
 from shared.decide.plan import StepKind
+from shared.run.step import Responder, kinds_of
 
 
 def utcnow() -> datetime:
@@ -21,8 +22,8 @@ def utcnow() -> datetime:
 class Services:
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 kinds: Mapping[str, StepKind] | None = None):
-        from responders import KINDS
+                 responders: Mapping[str, Responder] | None = None):
+        from responders import REGISTRY
         from shared.store import tables
         from shared.store.guards import Guards
         from shared.store.incidents import IncidentStore
@@ -32,7 +33,8 @@ class Services:
         self.settings = settings
         self.clock = clock
         self.sleep = sleep  # every wait in place goes through here (tests pass a fake with their fake clock)
-        self.kinds = KINDS if kinds is None else kinds
+        self.responders = REGISTRY if responders is None else responders  # a test may bring its own
+        self.kinds: Mapping[str, StepKind] = kinds_of(self.responders)
         self._storage = StorageAccount.for_settings(settings)
         self._tables = tables.Tables(self._storage, settings.table_prefix)
         self.store = IncidentStore(self._tables, clock)

@@ -13,10 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared.adapters.identity import Caller, same_person
 from shared.errors import RequestRefused
 from shared.decide.events import ID_LIMIT, Event
-from shared.store.incidents import Incident, IncidentNotFound
+from shared.decide.incident import Incident
+from shared.errors import IncidentNotFound
 from shared.decide.plan import Plan, StepKind
 from shared.decide.rules import GuardSpec, RuleSet, canonical_target, guarded_plan, planned_step
-from shared.decide.status import Status, TransitionRefused, is_final
+from shared.decide.status import Status, is_final
+from shared.errors import TransitionRefused
 
 class ActionRequest(BaseModel):
     """POST /api/actions"""

@@ -105,3 +105,15 @@ def short_target(target: str) -> str:
     if len(parts) >= 8 and parts[0].lower() == "subscriptions" and parts[4].lower() == "providers":
         return "/".join(parts[7:])
     return target
+
+
+@dataclass(frozen=True)
+class Retry:
+    retries: int  # the step's retry count once this failure is counted
+    give_up: bool  # the budget is spent: the step fails now
+
+
+def after_failure(retries: int, budget: int) -> Retry:
+    """A temporary failure of a step that has failed `retries` times before, with `budget` retries allowed:
+    it is tried again while the count stays within the budget (budget 2: the third failure ends the step)."""
+    return Retry(retries + 1, retries + 1 > budget)

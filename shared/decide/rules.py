@@ -32,7 +32,7 @@ from typing import Any, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.decide.durations import parse_duration
-from shared.errors import ConfigurationError
+from shared.errors import ConfigurationError, RulesError
 from shared.decide.events import Condition, Event, Severity
 from shared.decide.plan import Decision, Guards, Plan, PlannedStep, StepKind
 
@@ -155,12 +155,6 @@ class RuleSet(BaseModel):
                 raise ValueError(f"rule name {rule.name!r} is used twice; names must be unique")
             seen.add(rule.name)
         return self
-
-
-class RulesError(ConfigurationError):
-    def __init__(self, source: str, problems: list[str]):
-        self.problems = problems
-        super().__init__(f"{source}: " + "; ".join(problems))
 
 
 def load_rules(text: str, kinds: Mapping[str, StepKind], source: str = "rules") -> RuleSet:

@@ -1,13 +1,15 @@
-"""Incident status and the one table of transitions it may take.
+"""The two state machines: an incident's status, and each of its steps' state. Pure.
 
-An incident only moves forward: every allowed move is written in ALLOWED, and `transition`
-refuses the rest. Re-entering the current status is allowed (a redelivered message repeats a
-transition); keeping two runs of one incident from acting twice is the executor's lease's job.
+Each moves only forward: every allowed move is written in one table (ALLOWED, STEP_ALLOWED), and `transition` /
+`step_transition` refuse the rest. Re-entering the current state is allowed (a redelivered message repeats a
+transition); keeping two runs of one incident from acting twice is the lease's and the step record's ETag's job.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+from shared.errors import TransitionRefused
 
 
 class Status(StrEnum):
@@ -43,22 +45,49 @@ ALLOWED: dict[Status, frozenset[Status]] = {
 }
 
 
-class TransitionRefused(ValueError):
-    """A status change the state machine does not allow (e.g. resolved -> running)."""
-
-    def __init__(self, current: Status, wanted: Status):
-        self.current, self.wanted = current, wanted
-        allowed = ", ".join(sorted(ALLOWED[current])) or "none: it is final"
-        super().__init__(f"cannot move an incident from {current} to {wanted} (allowed from {current}: {allowed})")
-
-
 def transition(current: Status | str, wanted: Status | str) -> Status:
-    """Return the new status, or raise TransitionRefused if the move is not in ALLOWED."""
+    """The new status, or TransitionRefused if the move is not in ALLOWED."""
     current, wanted = Status(current), Status(wanted)
     if wanted == current or wanted in ALLOWED[current]:
         return wanted
-    raise TransitionRefused(current, wanted)
+    raise TransitionRefused("an incident", current, wanted, list(ALLOWED[current]))
 
 
 def is_final(status: Status | str) -> bool:
     return Status(status) in FINAL
+
+
+class StepState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    WAITING = "waiting"  # for something under way (a swap Azure accepted, a health window): no retry used
+    DELAYED = "delayed"  # after a temporary error, within the step's retry budget
+    DONE = "done"
+    SKIPPED = "skipped"  # nothing needed changing (or a dry run): recorded with the reason
+    FAILED = "failed"
+    ESCALATED = "escalated"
+
+
+class StepPhase(StrEnum):
+    PRECHECK = "precheck"
+    EXECUTE = "execute"
+    VERIFY = "verify"
+    FINISHED = "finished"
+
+
+STEP_FINISHED = frozenset({StepState.DONE, StepState.SKIPPED})
+STEP_ENDED = STEP_FINISHED | {StepState.FAILED, StepState.ESCALATED}
+_UNDER_WAY = (StepState.RUNNING, StepState.WAITING, StepState.DELAYED)
+STEP_ALLOWED: dict[StepState, frozenset[StepState]] = {
+    StepState.PENDING: frozenset({StepState.RUNNING}),
+    **{state: frozenset({*_UNDER_WAY, *STEP_ENDED} - {state}) for state in _UNDER_WAY},
+    **{ended: frozenset() for ended in STEP_ENDED},
+}
+
+
+def step_transition(current: StepState | str, wanted: StepState | str) -> StepState:
+    """The step's new state, or TransitionRefused if the move is not in STEP_ALLOWED."""
+    current, wanted = StepState(current), StepState(wanted)
+    if wanted == current or wanted in STEP_ALLOWED[current]:
+        return wanted
+    raise TransitionRefused("a step", current, wanted, list(STEP_ALLOWED[current]))

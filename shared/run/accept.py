@@ -15,7 +15,8 @@ from datetime import timedelta
 from shared.adapters.identity import Caller
 from shared.errors import StoreError
 from shared.decide.events import RAW_LIMIT, Event
-from shared.store.incidents import Incident, Recorded, new_incident_id
+from shared.decide.incident import Incident, Recorded, new_incident_id
+from shared.run import cooldowns
 from shared.decide.plan import Decision, Plan, short_target
 from shared.redact import capped_json, scrub
 from shared.decide.rules import match
@@ -130,9 +131,7 @@ async def _claim_and_enqueue(services: Services, incident: Incident) -> str:
     """"queued", "suppressed" (another incident's cooldown holds a target), or "not queued": the incident is
     recorded, so it is answered as accepted and the reconciler starts it once the queue is back (answering 503
     would only make Azure Monitor retry into a duplicate)."""
-    from shared.run.execute import claim_cooldowns
-
-    if not await claim_cooldowns(services, incident):
+    if not await cooldowns.claim(services, incident):
         return "suppressed"
     try:
         await services.queue.send(incident.id, "accepted")

@@ -2,9 +2,12 @@
 
 Every run re-reads the incident and each step's progress record, skips what is done, waits out what is
 delayed, and holds a lease on a step's target while it acts. Every phase writes the timeline before and
-after it acts. Temporary errors re-enqueue the incident with a delay (within the step's retry budget);
-Escalate and permanent errors end the incident. Anything else (storage down, a bug) propagates, so the
-queue retries the message and, after host.json's maxDequeueCount, poisons it (see fail_poisoned).
+after it acts. The executor, not the responder, decides what becomes of a change a responder describes:
+applied, rendered for a dry run, or skipped when nothing needs changing. A wait for something under way
+(Waiting) is served in place while the invocation's budget allows, else by a delayed message; temporary errors
+re-enqueue the incident with a delay (within the step's retry budget); Escalate and permanent errors end the
+incident. Anything else (storage down, a bug) propagates, so the queue retries the message and, after
+host.json's maxDequeueCount, poisons it (see fail_poisoned).
 """
 
 from __future__ import annotations
@@ -16,15 +19,26 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import Any
 
 from shared.decide.durations import format_duration
-from shared.errors import EntityChanged, EntityExists, Escalate, PermanentError, TemporaryError, Waiting
-from shared.store.guards import LeaseHeld
-from shared.store.incidents import Incident, IncidentNotFound
-from shared.decide.plan import PlannedStep, short_target
+from shared.decide.incident import Incident
+from shared.decide.plan import PlannedStep, after_failure, short_target
+from shared.decide.status import Status, StepPhase, StepState, is_final, step_transition
+from shared.errors import (
+    EntityChanged,
+    EntityExists,
+    Escalate,
+    IncidentNotFound,
+    LeaseHeld,
+    PermanentError,
+    TemporaryError,
+    TransitionRefused,
+    Waiting,
+)
+from shared.run import cooldowns
+from shared.run.step import Change, NoChange, Responder, StepContext
 from shared.services import Services
-from shared.decide.status import Status, TransitionRefused, is_final
-from shared.run.step import StepContext
 
 log = logging.getLogger("responder.executor")
 
@@ -39,25 +53,28 @@ class _Next(Enum):
 @dataclass
 class Invocation:
     """One run of the executor, and how much of its budget is left for waiting in place. No invocation waits
-    longer in total than RESPONDER_INVOCATION_BUDGET; a longer wait is a delayed message."""
+    longer in total than RESPONDER_INVOCATION_BUDGET; a longer wait is a delayed message. Time is the services'
+    clock, so a test's fake clock (and its fake sleep) runs it."""
 
     services: Services
-    started: float
+    started: datetime
+    began: float
     paused: float = 0.0
 
     @classmethod
     def begin(cls, services: Services) -> Invocation:
-        return cls(services, time.monotonic())
+        return cls(services, services.clock(), time.monotonic())
 
     @property
     def elapsed(self) -> float:
-        # the pauses count even when the services' sleep is a test's fake one
-        return max(time.monotonic() - self.started, self.paused)
+        # the longest of the clock's view, the real time spent (requests included) and the pauses
+        clock = (self.services.clock() - self.started).total_seconds()
+        return max(clock, time.monotonic() - self.began, self.paused)
 
     def can_wait(self, delay: float) -> bool:
         return self.elapsed + delay <= self.services.settings.invocation_budget.total_seconds()
 
-    async def pause(self, ctx: StepContext, delay: float) -> None:
+    async def pause(self, ctx: StepContext[Any], delay: float) -> None:
         """Wait `delay` seconds in place, keeping the target's lease alive."""
         beat = self.services.settings.lease_duration.total_seconds() / 3
         while delay > 0:
@@ -80,12 +97,12 @@ async def run(services: Services, incident_id: str, run_id: str) -> str:
     if incident.status is Status.AWAITING_APPROVAL and incident.approved_at is None:
         return "awaiting approval"
     if incident.status in (Status.ACCEPTED, Status.AWAITING_APPROVAL):
-        if not await claim_cooldowns(services, incident):
+        if not await cooldowns.claim(services, incident):
             return "suppressed"
         try:
             incident = await store.move(incident_id, Status.RUNNING, f"executing: {incident.plan.summary()}")
         except TransitionRefused:  # cancelled (or rejected) in the meantime: nothing ran, give the targets back
-            await _release_cooldowns(services, incident)
+            await cooldowns.release(services, incident)
             return f"stopped: {(await store.get(incident_id)).status}"
         await store.append(incident_id, "executor", "started", f"run {run_id}: {incident.plan.summary()}")
 
@@ -113,46 +130,17 @@ async def run(services: Services, incident_id: str, run_id: str) -> str:
     return "resolved"
 
 
-def _cooling(incident: Incident) -> list[PlannedStep]:
-    return [step for step in incident.plan.steps if step.guards.cooldown and not step.guards.dry_run]
-
-
-async def claim_cooldowns(services: Services, incident: Incident) -> bool:
-    """Claim the cooldown of every step that has one, all or none: if another incident holds one, give back
-    what this one claimed and suppress it, with the reason."""
-    claimed: list[str] = []
-    for step in _cooling(incident):
-        held = await services.guards.claim_cooldown(step.cooldown_key, step.guards.cooldown, incident.id)
-        if held.incident_id != incident.id:
-            for key in claimed:
-                await services.guards.release_cooldown(key, incident.id)
-            reason = (f"{step.kind} on {short_target(step.target)} is in cooldown until "
-                      f"{held.until:%Y-%m-%dT%H:%M:%SZ} (after incident {held.incident_id})")
-            await services.store.append(incident.id, "cooldown", "suppressed", reason)
-            with contextlib.suppress(TransitionRefused):  # cancelled meanwhile: it stays cancelled
-                await services.store.move(incident.id, Status.SUPPRESSED, reason)
-            return False
-        claimed.append(step.cooldown_key)
-    return True
-
-
-async def _release_cooldowns(services: Services, incident: Incident) -> None:
-    for step in _cooling(incident):
-        await services.guards.release_cooldown(step.cooldown_key, incident.id)
-
-
 async def _run_step(services: Services, incident: Incident, index: int, step: PlannedStep,
                     run_id: str, invocation: Invocation) -> tuple[_Next, str]:
-    from responders import KINDS, REGISTRY
-
     store, now = services.store, services.clock()
     progress = await store.step(incident.id, index, step.kind, step.target)
     if progress.finished:
         return _Next.CONTINUE, progress.message
-    if progress.state in ("delayed", "waiting") and progress.delayed_until and progress.delayed_until > now + _EARLY:
+    if (progress.state in (StepState.DELAYED, StepState.WAITING) and progress.delayed_until
+            and progress.delayed_until > now + _EARLY):
         return _Next.STOP, "step waiting; its follow-up message is queued"  # the run that delayed it enqueued one
-    responder, kind = REGISTRY[step.kind], KINDS[step.kind]
-    ctx = StepContext(services, incident, step, index, kind.params.model_validate(step.params), progress)
+    responder = services.responders[step.kind]
+    ctx = StepContext(services, incident, step, index, responder.KIND.params.model_validate(step.params), progress)
     try:
         ctx.lease = await services.guards.acquire_lease(step.target, run_id, incident.id,
                                                         services.settings.lease_duration)
@@ -170,22 +158,23 @@ async def _run_step(services: Services, incident: Incident, index: int, step: Pl
         with contextlib.suppress(Exception):
             await services.guards.renew_lease(ctx.lease, services.settings.lease_duration, parked=True)
         raise
-    if ctx.lease is not None and ctx.progress.state not in ("waiting", "delayed"):
+    if ctx.lease is not None and ctx.progress.state not in (StepState.WAITING, StepState.DELAYED):
         await services.guards.release_lease(ctx.lease)
     return outcome
 
 
-async def _under_lease(ctx: StepContext, responder, invocation: Invocation, last: bool) -> tuple[_Next, str]:
+async def _under_lease(ctx: StepContext[Any], responder: Responder, invocation: Invocation,
+                       last: bool) -> tuple[_Next, str]:
     """The step, as far as it goes now, with the target's lease held; its outcome is recorded on the step."""
     store, incident = ctx.services.store, ctx.incident
     ctx.progress = await store.step(incident.id, ctx.index, ctx.step.kind, ctx.step.target)  # as of now
     if ctx.progress.finished:
         return _Next.CONTINUE, ctx.progress.message
-    if ctx.progress.state in ("failed", "escalated"):  # ended, but its run died before moving the incident
-        status = Status.FAILED if ctx.progress.state == "failed" else Status.ESCALATED
+    if ctx.progress.state in (StepState.FAILED, StepState.ESCALATED):  # ended; its run died before the incident
+        status = Status.FAILED if ctx.progress.state is StepState.FAILED else Status.ESCALATED
         with contextlib.suppress(TransitionRefused):
             await store.move(incident.id, status, ctx.progress.message)
-        return _Next.STOP, ctx.progress.state
+        return _Next.STOP, str(ctx.progress.state)
     ctx.progress.data.pop("waiting_for_target_since", None)
     try:
         return await _phases(ctx, responder, invocation, last)
@@ -194,12 +183,13 @@ async def _under_lease(ctx: StepContext, responder, invocation: Invocation, last
     except LeaseHeld as error:  # lost the lease during a wait: another incident has the target now
         return await _delay(ctx, f"lost the lease on the target: {error}", 5.0, counts=False)
     except Escalate as error:
-        return await _end(ctx, "escalated", Status.ESCALATED, str(error))
+        return await _end(ctx, StepState.ESCALATED, Status.ESCALATED, str(error))
     except PermanentError as error:
-        return await _end(ctx, "failed", Status.FAILED, str(error))
+        return await _end(ctx, StepState.FAILED, Status.FAILED, str(error))
 
 
-async def _phases(ctx: StepContext, responder, invocation: Invocation, last: bool) -> tuple[_Next, str]:
+async def _phases(ctx: StepContext[Any], responder: Responder, invocation: Invocation,
+                  last: bool) -> tuple[_Next, str]:
     """Run the step's phases from where its record says it is. A phase that waits (Waiting) is called again
     after the delay: in this invocation while its budget allows, else by a delayed message."""
     while True:
@@ -214,53 +204,86 @@ async def _phases(ctx: StepContext, responder, invocation: Invocation, last: boo
             await invocation.pause(ctx, wait.delay)
 
 
-async def _advance(ctx: StepContext, responder, last: bool) -> tuple[_Next, str]:
-    store, incident_id = ctx.services.store, ctx.incident.id
-    if ctx.progress.phase == "precheck":
+def _enter(ctx: StepContext[Any], state: StepState) -> None:
+    ctx.progress.state = step_transition(ctx.progress.state, state)
+
+
+async def _advance(ctx: StepContext[Any], responder: Responder, last: bool) -> tuple[_Next, str]:
+    # ctx.progress is replaced by each checkpoint (it carries the new ETag): never hold on to an old one
+    if ctx.progress.phase is StepPhase.PRECHECK:
         if ctx.progress.started_at is None:
             ctx.progress.started_at = ctx.now()
-            ctx.progress.state = "running"
+            _enter(ctx, StepState.RUNNING)
             await ctx.checkpoint()
             await ctx.note("started", f"{ctx.step.kind} on {short_target(ctx.step.target)}"
                                       f"{' (dry run)' if ctx.dry_run else ''}")
-        elif ctx.progress.state != "running":
-            ctx.progress.state = "running"
+        elif ctx.progress.state is not StepState.RUNNING:
+            _enter(ctx, StepState.RUNNING)
             await ctx.checkpoint()
         await _timed(ctx, "precheck ok", responder.precheck)
-        ctx.progress.phase = "execute"
+        ctx.progress.phase = StepPhase.EXECUTE
         await ctx.checkpoint()
-    if ctx.progress.phase == "execute":
-        detail = await _timed(ctx, "dry run" if ctx.dry_run else "executed", responder.execute)
-        ctx.progress.phase, ctx.progress.message = ("finished" if ctx.dry_run else "verify"), detail
-        if ctx.dry_run:
-            ctx.progress.state, ctx.progress.ended_at = "done", ctx.now()
+    if ctx.progress.phase is StepPhase.EXECUTE:
+        _enter(ctx, StepState.RUNNING)
+        if "change" not in ctx.progress.data:  # what would change, asked once; what becomes of it is decided here
+            described = await responder.describe(ctx)
+            if isinstance(described, NoChange) or ctx.dry_run:
+                return await _not_executed(ctx, responder, described, last)
+            ctx.progress.data["change"] = described.summary
+            await ctx.checkpoint()
+        ctx.progress.message = await _timed(ctx, "executed", responder.execute)
+        ctx.progress.phase = StepPhase.VERIFY
         await ctx.checkpoint()
-    if ctx.progress.phase == "verify":
+    if ctx.progress.phase is StepPhase.VERIFY:
+        _enter(ctx, StepState.RUNNING)
         if last and ctx.incident.status is not Status.VERIFYING:
             with contextlib.suppress(TransitionRefused):  # cancelled meanwhile: still verify what was done
-                ctx.incident = await store.move(incident_id, Status.VERIFYING, f"verifying {ctx.step.kind}")
+                ctx.incident = await ctx.services.store.move(ctx.incident.id, Status.VERIFYING,
+                                                             f"verifying {ctx.step.kind}")
         detail = await _timed(ctx, "verified", responder.verify)
-        ctx.progress.phase, ctx.progress.state, ctx.progress.message = "finished", "done", detail
-        ctx.progress.ended_at = ctx.now()
+        ctx.progress.phase, ctx.progress.message, ctx.progress.ended_at = StepPhase.FINISHED, detail, ctx.now()
+        _enter(ctx, StepState.DONE)
         await ctx.checkpoint()
     return _Next.CONTINUE, ctx.progress.message
 
 
-async def _timed(ctx: StepContext, outcome: str, phase) -> str:
+async def _not_executed(ctx: StepContext[Any], responder: Responder, described: Change | NoChange,
+                        last: bool) -> tuple[_Next, str]:
+    """A dry run renders the change and ends the step; a step with nothing to change is skipped (and, unless it
+    is a dry run, still verified: the wanted state must be proven, whoever brought it about)."""
+    if isinstance(described, NoChange):
+        detail = f"nothing to change: {described.reason}"
+        await ctx.note("skipped", detail)
+    else:
+        detail = f"dry run: would {described.summary}; nothing changed"
+        await ctx.note("dry run", detail)
+    ctx.progress.message = detail
+    if ctx.dry_run:
+        ctx.progress.phase, ctx.progress.ended_at = StepPhase.FINISHED, ctx.now()
+        _enter(ctx, StepState.SKIPPED)
+        await ctx.checkpoint()
+        return _Next.CONTINUE, detail
+    ctx.progress.data["change"] = None
+    ctx.progress.phase = StepPhase.VERIFY
+    await ctx.checkpoint()
+    return await _advance(ctx, responder, last)
+
+
+async def _timed(ctx: StepContext[Any], outcome: str, phase) -> str:
     started = time.perf_counter()
     detail = await phase(ctx)
     await ctx.note(outcome, detail, time.perf_counter() - started)
     return detail
 
 
-async def _wait_later(ctx: StepContext, wait: Waiting) -> tuple[_Next, str]:
+async def _wait_later(ctx: StepContext[Any], wait: Waiting) -> tuple[_Next, str]:
     """Save where the step is, keep the target, and come back after `wait.delay` by a delayed message. The
     timeline hears of a wait when it starts and when what is awaited changes, not at every check-back."""
-    progress, now, services = ctx.progress, ctx.now(), ctx.services
-    delay = max(1.0, wait.delay)
-    announce = progress.data.get("waiting_on") != wait.topic
-    progress.state, progress.delayed_until, progress.message = "waiting", now + timedelta(seconds=delay), str(wait)
-    progress.data["waiting_on"] = wait.topic
+    now, delay = ctx.now(), max(1.0, wait.delay)
+    announce = ctx.progress.data.get("waiting_on") != wait.topic
+    _enter(ctx, StepState.WAITING)
+    ctx.progress.delayed_until, ctx.progress.message = now + timedelta(seconds=delay), str(wait)
+    ctx.progress.data["waiting_on"] = wait.topic
     await ctx.checkpoint()
     if announce:
         await ctx.note("waiting", f"{wait}; checking again every {delay:.0f} s")
@@ -268,12 +291,12 @@ async def _wait_later(ctx: StepContext, wait: Waiting) -> tuple[_Next, str]:
     return _Next.STOP, f"waiting {delay:.0f} s"
 
 
-async def _wait_for_target(ctx: StepContext, held: LeaseHeld) -> tuple[_Next, str]:
+async def _wait_for_target(ctx: StepContext[Any], held: LeaseHeld) -> tuple[_Next, str]:
     """Another incident acts on the target: wait for it (not a failure of this step), but not for ever."""
     limit, now = ctx.services.settings.target_wait, ctx.now()
     since = ctx.progress.data.get("waiting_for_target_since")
     if since and now - datetime.fromisoformat(since) > limit:
-        return await _end(ctx, "escalated", Status.ESCALATED,
+        return await _end(ctx, StepState.ESCALATED, Status.ESCALATED,
                           f"{ctx.step.kind} waited more than {format_duration(limit)} for the target: {held}")
     if not since:
         ctx.progress.data["waiting_for_target_since"] = now.isoformat()
@@ -281,26 +304,28 @@ async def _wait_for_target(ctx: StepContext, held: LeaseHeld) -> tuple[_Next, st
     return await _delay(ctx, f"waiting for the target: {held}", delay, counts=False)
 
 
-async def _delay(ctx: StepContext, reason: str, delay: float, counts: bool = True) -> tuple[_Next, str]:
+async def _delay(ctx: StepContext[Any], reason: str, delay: float, counts: bool = True) -> tuple[_Next, str]:
     """Try the step again in `delay` seconds. `counts`: a failure of the step's own (waiting for a target that
     another incident holds is not one, and does not use up the step's retries)."""
-    from responders import KINDS
-
-    progress, now, budget = ctx.progress, ctx.now(), KINDS[ctx.step.kind].max_retries
+    now, budget = ctx.now(), ctx.services.responders[ctx.step.kind].KIND.max_retries
     if counts:
-        progress.retries += 1
-        if progress.retries > budget:
-            return await _end(ctx, "failed", Status.FAILED, f"{ctx.step.kind} gave up after {budget} retries; "
-                                                            f"last: {reason}")
-    progress.state, progress.delayed_until, progress.message = "delayed", now + timedelta(seconds=delay), reason
+        retry = after_failure(ctx.progress.retries, budget)
+        ctx.progress.retries = retry.retries
+        if retry.give_up:
+            return await _end(ctx, StepState.FAILED, Status.FAILED,
+                              f"{ctx.step.kind} gave up after {budget} retries; last: {reason}")
+    if ctx.progress.state is StepState.PENDING:  # never started (waiting for the target from the first run)
+        _enter(ctx, StepState.RUNNING)
+    _enter(ctx, StepState.DELAYED)
+    ctx.progress.delayed_until, ctx.progress.message = now + timedelta(seconds=delay), reason
     await ctx.checkpoint()
-    attempt = f"retry {progress.retries}/{budget}" if counts else "waiting"
+    attempt = f"retry {ctx.progress.retries}/{budget}" if counts else "waiting"
     await ctx.note("delayed", f"{attempt}, again in {delay:.0f} s: {reason}")
     await _come_back(ctx, delay, f"retry {ctx.step.kind}")
     return _Next.STOP, f"delayed {delay:.0f} s"
 
 
-async def _come_back(ctx: StepContext, delay: float, why: str) -> None:
+async def _come_back(ctx: StepContext[Any], delay: float, why: str) -> None:
     """Keep the target through the wait, tell the reconciler when the incident is next due, and enqueue the
     follow-up message."""
     services, due = ctx.services, ctx.now() + timedelta(seconds=delay)
@@ -319,15 +344,18 @@ def _due(incident: Incident, due: datetime) -> Incident:
     return incident
 
 
-async def _end(ctx: StepContext, state: str, status: Status, reason: str) -> tuple[_Next, str]:
-    ctx.progress.state, ctx.progress.message, ctx.progress.ended_at = state, reason, ctx.now()
+async def _end(ctx: StepContext[Any], state: StepState, status: Status, reason: str) -> tuple[_Next, str]:
+    if ctx.progress.state is StepState.PENDING:
+        _enter(ctx, StepState.RUNNING)
+    _enter(ctx, state)
+    ctx.progress.message, ctx.progress.ended_at = reason, ctx.now()
     await ctx.checkpoint()
-    await ctx.note(state, reason)
+    await ctx.note(str(state), reason)
     try:
         await ctx.services.store.move(ctx.incident.id, status, reason)
     except TransitionRefused:  # cancelled while the step ran: the step's outcome is on the timeline
         pass
-    return _Next.STOP, state
+    return _Next.STOP, str(state)
 
 
 async def fail_poisoned(services: Services, incident_id: str) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Awaitable
 
-from shared.store.incidents import Incident, OpenIncident
+from shared.decide.incident import Incident, OpenIncident
 from shared.services import Services
 from shared.decide.status import Status
 

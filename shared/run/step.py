@@ -1,12 +1,20 @@
 """The contract between the executor and the responders.
 
-A responder is a module in responders/ with a `KIND` (shared.decide.plan.StepKind) and three coroutines:
-    precheck(ctx) -> str   read-only: is it safe and useful to act? raise Escalate if not
-    execute(ctx)  -> str   the side effect; must ask the live system first whether it is already done,
-                           and must honour ctx.dry_run (report what it would do, change nothing)
-    verify(ctx)   -> str   did it work? raise Escalate if not
-Each returns the detail line that goes on the incident timeline. What a later phase (or a retry after a
-crash) must know goes into `ctx.data`, saved with the step's progress record.
+A responder is a module in responders/ with a `KIND` (shared.decide.plan.StepKind: its stable id, its
+parameters' type, its runbook facts) and four coroutines, each given the step's context (`ctx.params` is the
+validated parameters, typed as the responder's `Params`):
+
+    precheck(ctx) -> str              read-only: is it safe and useful to act? raise Escalate if not
+    describe(ctx) -> Change | NoChange
+                                      read-only: what `execute` would change, asking the live system (NoChange:
+                                      it is already as wanted, with the reason)
+    execute(ctx)  -> str              make the change (only called when there is one, and never in a dry run)
+    verify(ctx)   -> str              did it work? raise Escalate if not
+
+Each returns the detail line that goes on the timeline. The executor decides what is done with a described
+change: applied, rendered for a dry run ("would ..."), or recorded as skipped with the reason; a responder never
+looks at dry_run itself. What a later phase (or a retry after a crash) must know goes into `ctx.data`, saved
+with the step's progress record.
 
 No phase waits for long: to wait for something under way (an Azure operation, a health window) a phase raises
 Waiting(delay) and is called again later, in this invocation or the next one, with `ctx.data` as it left it.
@@ -16,35 +24,74 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from types import MappingProxyType, ModuleType
+from typing import TYPE_CHECKING, Any, Generic, Mapping, Protocol, TypeVar
 
-from shared.adapters import health
-from shared.errors import Waiting
 from shared.decide.plan import PlannedStep, StepKind
 
 if TYPE_CHECKING:
-    from shared.store.guards import Lease
-    from shared.store.incidents import Incident, StepProgress
+    from shared.decide.incident import Incident, StepProgress
     from shared.services import Services
+    from shared.store.guards import Lease
+
+P = TypeVar("P")
+
+
+@dataclass(frozen=True)
+class Change:
+    """What executing the step would change, in a line a person reads (`swap staging (v1.2.2) into ...`)."""
+
+    summary: str
+
+
+@dataclass(frozen=True)
+class NoChange:
+    """Nothing needs changing: the target is already as the step wants it (the reason goes on the timeline)."""
+
+    reason: str
 
 
 class Responder(Protocol):
     KIND: StepKind
 
-    async def precheck(self, ctx: StepContext) -> str: ...
+    async def precheck(self, ctx: StepContext[Any]) -> str: ...
 
-    async def execute(self, ctx: StepContext) -> str: ...
+    async def describe(self, ctx: StepContext[Any]) -> Change | NoChange: ...
 
-    async def verify(self, ctx: StepContext) -> str: ...
+    async def execute(self, ctx: StepContext[Any]) -> str: ...
+
+    async def verify(self, ctx: StepContext[Any]) -> str: ...
+
+
+def registry(*modules: ModuleType) -> Mapping[str, Responder]:
+    """The responders by id, each id written once (its KIND.name). Two responders with one id are refused when
+    the registry is built (at import), not discovered when an incident stored with that id runs."""
+    found: dict[str, Responder] = {}
+    for module in modules:
+        kind = getattr(module, "KIND", None)
+        if not isinstance(kind, StepKind):
+            raise TypeError(f"{module.__name__} has no KIND (a shared.decide.plan.StepKind)")
+        missing = [phase for phase in ("precheck", "describe", "execute", "verify") if not hasattr(module, phase)]
+        if missing:
+            raise TypeError(f"responder {kind.name!r} ({module.__name__}) lacks {', '.join(missing)}")
+        if kind.name in found:
+            raise ValueError(f"responder id {kind.name!r} is used twice: {found[kind.name].__name__} and "
+                             f"{module.__name__}")
+        found[kind.name] = module  # type: ignore[assignment]
+    return MappingProxyType(found)
+
+
+def kinds_of(responders: Mapping[str, Responder]) -> Mapping[str, StepKind]:
+    return MappingProxyType({name: responder.KIND for name, responder in responders.items()})
 
 
 @dataclass
-class StepContext:
+class StepContext(Generic[P]):
     services: Services
     incident: Incident
     step: PlannedStep
     index: int
-    params: Any
+    params: P
     progress: StepProgress
     lease: Lease | None = None
     _last_beat: datetime | None = field(default=None)
@@ -82,19 +129,3 @@ class StepContext:
             self.lease = await self.services.guards.renew_lease(self.lease, duration)
             await self.services.store.update(self.incident.id, lambda incident: incident)  # the reconciler sees it moving
             self._last_beat = now
-
-
-async def prove_healthy(ctx: StepContext, key: str, url: str, *, window: float, interval: float, successes: int,
-                        timeout: float) -> tuple[bool, str, health.Probe]:
-    """One probe of a verification window kept in `ctx.data[key]`: raises Waiting until the window decides,
-    then returns (healthy, what was seen, the last probe)."""
-    state = ctx.data.get(key)
-    verification = health.Window.from_data(state) if state else health.Window(ctx.now())
-    result = await health.probe(ctx.services.http, url, timeout)
-    verification.record(result)
-    ctx.data[key] = verification.to_data()
-    now = ctx.now()
-    verdict = verification.verdict(now, window=window, interval=interval, successes=successes)
-    if verdict == "wait":
-        raise Waiting(f"verifying {url}: {verification.describe(now)}", delay=interval)
-    return verdict == "healthy", verification.describe(now), result

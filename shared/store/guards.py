@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
+from shared.errors import LeaseHeld
 from shared.store import tables
 
 
@@ -36,12 +37,6 @@ class Lease:
     incident_id: str
     expires: datetime
     etag: str
-
-
-class LeaseHeld(Exception):
-    def __init__(self, target: str, incident_id: str, expires: datetime):
-        super().__init__(f"{target} is being acted on by incident {incident_id} until {expires:%H:%M:%SZ}")
-        self.incident_id, self.expires = incident_id, expires
 
 
 class Guards:

@@ -21,16 +21,17 @@ import json
 import logging
 import re
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
-from shared.store import tables
+from shared.decide.incident import Incident, OpenIncident, Recorded, StepProgress, TimelineEntry
 from shared.decide.plan import Plan
-from shared.redact import scrub, scrub_head
 from shared.decide.status import Status, is_final, transition
+from shared.errors import IncidentNotFound, InvalidCursor, PayloadError
+from shared.redact import scrub, scrub_head
+from shared.store import tables
 
 log = logging.getLogger("responder.incidents")
 
@@ -39,19 +40,6 @@ _MAX_MS = 10**13 - 1
 _DETAIL_LIMIT = 8_000
 _CURSOR = re.compile(r"[A-Za-z0-9_-]{1,1024}")  # unpadded base64url, as _encode_cursor writes it
 _TOKEN_PART = re.compile(r"[!-~]{0,512}")  # printable ASCII, no space
-
-
-class IncidentNotFound(LookupError):
-    pass
-
-
-class InvalidCursor(ValueError):
-    """A `cursor` that is not a `next_cursor` this API returned (or was altered)."""
-
-
-def new_incident_id(now: datetime) -> str:
-    """`inc-20261125-031502123-4f3a9c`: readable, sortable, and its table row key can be derived from it."""
-    return f"inc-{now:%Y%m%d-%H%M%S}{now.microsecond // 1000:03d}-{secrets.token_hex(3)}"
 
 
 def row_key_of(incident_id: str) -> str:
@@ -65,150 +53,43 @@ def row_key_of(incident_id: str) -> str:
     return f"{_MAX_MS - millis:013d}-{suffix}"
 
 
-def _open_key(incident_id: str) -> tuple[str, str]:
-    return "open", row_key_of(incident_id)
-
-
-class OpenIncident(BaseModel):
-    """An open incident as the index holds it: enough to judge whether it needs the reconciler."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    incident_id: str
-    status: Status
-    due: datetime
-    approval_expires_at: datetime | None = None
-    approved: bool = False
-
-    @classmethod
-    def of(cls, incident: Incident) -> OpenIncident:
-        return cls(incident_id=incident.id, status=incident.status, due=incident.due_at,
-                   approval_expires_at=incident.approval_expires_at, approved=incident.approved_at is not None)
-
-    def to_entity(self) -> dict[str, Any]:
-        partition, row = _open_key(self.incident_id)
-        entity = self.model_dump(mode="python", exclude_none=True) | {"PartitionKey": partition, "RowKey": row}
-        entity["status"] = str(self.status)
-        return entity
-
-
 def _row_key_at(moment: datetime) -> str:
     return f"{_MAX_MS - int(moment.timestamp() * 1000):013d}"
 
 
-class Incident(BaseModel):
-    model_config = ConfigDict(defer_build=True, extra="ignore")
-
-    id: str
-    source: str
-    fingerprint: str
-    alert_rule: str
-    rule: str | None = None
-    component: str = "unknown"
-    environment: str = "unknown"
-    severity: str | None = None
-    reason: str
-    status: Status
-    status_reason: str = ""
-    plan: Plan
-    event: dict[str, Any] = Field(default_factory=dict)
-    raw: str | None = None
-    requested_by: str | None = None
-    requester_id: str | None = None
-    approval_expires_at: datetime | None = None
-    approved_by: str | None = None
-    approved_at: datetime | None = None
-    started_at: datetime
-    updated_at: datetime
-    ended_at: datetime | None = None
-    expected_completion: datetime | None = None
-    alert_resolved_at: datetime | None = None
-    next_check_at: datetime | None = None  # when a waiting step's delayed message is due (for the reconciler)
-    redrives: int = 0
-    linked_fingerprints: list[str] = Field(default_factory=list)  # later events recorded on it (Resolved)
-    etag: str | None = Field(default=None, exclude=True)
-
-    def to_entity(self) -> dict[str, Any]:
-        # One python-mode dump: times stay datetimes (Edm.DateTime, so queries compare them as times).
-        entity = self.model_dump(mode="python", exclude={"plan", "event", "linked_fingerprints"})
-        entity["status"] = str(self.status)
-        entity.update(
-            PartitionKey=INCIDENT_PARTITION, RowKey=row_key_of(self.id),
-            plan=self.plan.model_dump_json(), event=json.dumps(self.event, separators=(",", ":")),
-        )
-        if self.linked_fingerprints:
-            entity["linked_fingerprints"] = ",".join(self.linked_fingerprints)
-        return {key: value for key, value in entity.items() if value is not None}
-
-    @classmethod
-    def from_entity(cls, entity: dict[str, Any]) -> Incident:
-        values = {key: value for key, value in entity.items() if not key.startswith(("_", "PartitionKey", "RowKey"))}
-        values["plan"] = Plan.model_validate_json(values["plan"])
-        values["event"] = json.loads(values.get("event") or "{}")
-        values["linked_fingerprints"] = [f for f in (values.get("linked_fingerprints") or "").split(",") if f]
-        return cls.model_validate(values | {"etag": entity.get("_etag")})
-
-    @property
-    def due_at(self) -> datetime:
-        """When the incident should next have moved: its queued follow-up, or else its last write."""
-        if self.next_check_at is not None and self.next_check_at > self.updated_at:
-            return self.next_check_at
-        return self.updated_at
-
-    def public(self) -> dict[str, Any]:
-        """The JSON the API returns (the raw payload is left to the detail view)."""
-        return self.model_dump(mode="json", exclude={"raw"})
+def incident_entity(incident: Incident) -> dict[str, Any]:
+    """The incident as its Table entity. One python-mode dump: times stay datetimes (Edm.DateTime, so queries
+    compare them as times); the plan and the event are JSON."""
+    entity = incident.model_dump(mode="python", exclude={"plan", "event", "linked_fingerprints"})
+    entity["status"] = str(incident.status)
+    entity.update(
+        PartitionKey=INCIDENT_PARTITION, RowKey=row_key_of(incident.id),
+        plan=incident.plan.model_dump_json(), event=json.dumps(incident.event, separators=(",", ":")),
+    )
+    if incident.linked_fingerprints:
+        entity["linked_fingerprints"] = ",".join(incident.linked_fingerprints)
+    return {key: value for key, value in entity.items() if value is not None}
 
 
-@dataclass(frozen=True)
-class Recorded:
-    """What a fingerprint row says of the incident its event created: enough to answer a repeated delivery
-    without reading the incident (its status as it was first recorded; GET /api/incidents/{id} has it now)."""
+def incident_of(entity: dict[str, Any]) -> Incident:
+    values = {key: value for key, value in entity.items() if not key.startswith(("_", "PartitionKey", "RowKey"))}
+    values["plan"] = Plan.model_validate_json(values["plan"])
+    values["event"] = json.loads(values.get("event") or "{}")
+    values["linked_fingerprints"] = [f for f in (values.get("linked_fingerprints") or "").split(",") if f]
+    return Incident.model_validate(values | {"etag": entity.get("_etag")})
 
-    incident_id: str
-    status: Status
-    plan: str
 
-    @property
-    def id(self) -> str:
-        return self.incident_id
+def _open_entity(entry: OpenIncident) -> dict[str, Any]:
+    entity = entry.model_dump(mode="python", exclude_none=True) | {"PartitionKey": "open",
+                                                                    "RowKey": row_key_of(entry.incident_id)}
+    entity["status"] = str(entry.status)
+    return entity
 
 
 def _fingerprint_row(fingerprint: str, incident: Incident | Recorded) -> dict[str, Any]:
     plan = incident.plan if isinstance(incident, Recorded) else incident.plan.summary()
     return {"PartitionKey": INCIDENT_PARTITION, "RowKey": f"fp-{fingerprint}", "incident_id": incident.id,
             "status": str(incident.status), "plan": plan[:1000]}
-
-
-class TimelineEntry(BaseModel):
-    time: datetime
-    step: str
-    outcome: str
-    detail: str = ""
-    duration_ms: int | None = None
-
-
-class StepProgress(BaseModel):
-    """A fixed-shape record of one plan step: where it is, what it found, how often it was retried."""
-
-    model_config = ConfigDict(extra="ignore", defer_build=True)
-
-    index: int
-    kind: str
-    target: str
-    state: str = "pending"  # pending | running | waiting | delayed | done | skipped | failed | escalated
-    phase: str = "precheck"  # precheck | execute | verify | finished
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-    delayed_until: datetime | None = None
-    retries: int = 0
-    message: str = ""
-    data: dict[str, Any] = Field(default_factory=dict)
-    etag: str | None = Field(default=None, exclude=True)
-
-    @property
-    def finished(self) -> bool:
-        return self.state in ("done", "skipped")
 
 
 class Page(BaseModel):
@@ -234,10 +115,10 @@ class IncidentStore:
         """Insert the incident and its fingerprint together: the incident as written, or, when the fingerprint is
         already taken (another delivery won), nothing is written and what that one recorded is returned."""
         table = await self._incidents()
-        rows = [incident.to_entity(), _fingerprint_row(incident.fingerprint, incident)]
+        rows = [incident_entity(incident), _fingerprint_row(incident.fingerprint, incident)]
         indexed = not is_final(incident.status)
         if indexed:  # first, so an open incident is never missing from the index (a stray row is mended)
-            await tables.insert(await self._open_index(), OpenIncident.of(incident).to_entity())
+            await tables.insert(await self._open_index(), _open_entity(OpenIncident.of(incident)))
         try:
             try:
                 etags = await tables.insert_together(table, rows)
@@ -245,7 +126,7 @@ class IncidentStore:
                 log.error("storage refused incident %s (%s); recording it without its payload", incident.id,
                           refused.code)
                 incident = _compacted(incident, refused)
-                rows[0] = incident.to_entity()
+                rows[0] = incident_entity(incident)
                 etags = await tables.insert_together(table, rows)
         except tables.EntityExists:
             if indexed:
@@ -279,11 +160,12 @@ class IncidentStore:
         return None if found is None else await self.get(found.incident_id)
 
     async def get(self, incident_id: str) -> Incident:
+        row = row_key_of(incident_id)  # IncidentNotFound for something that is not an incident id
         try:
-            entity = await tables.get(await self._incidents(), INCIDENT_PARTITION, row_key_of(incident_id))
+            entity = await tables.get(await self._incidents(), INCIDENT_PARTITION, row)
         except tables.EntityMissing:
             raise IncidentNotFound(f"no incident {incident_id}") from None
-        return Incident.from_entity(entity)
+        return incident_of(entity)
 
     async def update(self, incident_id: str, change: Callable[[Incident], Incident | None],
                      current: Incident | None = None) -> Incident:
@@ -297,7 +179,7 @@ class IncidentStore:
                 return current
             changed.updated_at = self._clock()
             try:
-                etag = await tables.replace_if_unchanged(await self._incidents(), changed.to_entity(), current.etag)
+                etag = await tables.replace_if_unchanged(await self._incidents(), incident_entity(changed), current.etag)
             except tables.EntityChanged:
                 continue
             changed.etag = etag
@@ -388,17 +270,16 @@ class IncidentStore:
             parameters["component"] = component
         rows, token = await tables.query_page(await self._incidents(), " and ".join(clauses), parameters,
                                               limit, _decode_cursor(cursor))
-        return Page(items=[Incident.from_entity(row) for row in rows], next_cursor=_encode_cursor(token))
+        return Page(items=[incident_of(row) for row in rows], next_cursor=_encode_cursor(token))
 
     async def _index(self, incident: Incident) -> None:
         """Bring the open index's row of an incident up to date (unconditionally: the incident is the truth)."""
-        await tables.upsert(await self._open_index(), OpenIncident.of(incident).to_entity())
+        await tables.upsert(await self._open_index(), _open_entity(OpenIncident.of(incident)))
 
     async def _close(self, incident_id: str) -> None:
         """Take an incident that ended out of the open index (the reconciler mends a crash in between)."""
-        partition, row = _open_key(incident_id)
         with contextlib.suppress(tables.EntityMissing):
-            await tables.delete(await self._open_index(), partition, row)
+            await tables.delete(await self._open_index(), "open", row_key_of(incident_id))
 
     async def open(self) -> list[OpenIncident]:
         """Every incident not yet final, as the open index holds it: one query of that table (paged by
@@ -438,7 +319,7 @@ class IncidentStore:
             if removed >= limit:
                 break
             try:
-                incident = Incident.from_entity(row)
+                incident = incident_of(row)
             except (ValueError, KeyError):
                 continue
             if not is_final(incident.status):
@@ -481,12 +362,12 @@ def _decode_cursor(cursor: str | None) -> Any:
 
     if not cursor:
         return None
-    refused = InvalidCursor("cursor is not one this API returned")
+    refused = InvalidCursor()
     if not _CURSOR.fullmatch(cursor):
         raise refused
     try:
         token = decode_json(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error):  # PayloadError is a ValueError too: not JSON, nested, ...
+    except (PayloadError, ValueError, binascii.Error):  # not base64, not JSON, nested, ...
         raise refused from None
     if not (isinstance(token, dict) and "PartitionKey" in token and set(token) <= {"PartitionKey", "RowKey"}
             and all(isinstance(value, str) and _TOKEN_PART.fullmatch(value) for value in token.values())):

@@ -89,7 +89,7 @@ async def test_dry_run_reports_the_count_and_removes_nothing(app, issuer, redis_
     assert incident["status"] == "resolved" and "dry run" in incident["status_reason"]
     assert client.dbsize() == 2_500
     dry = next(e["detail"] for e in incident["timeline"] if e["outcome"] == "dry run")
-    assert dry == "dry run: would remove 2,000 session:* keys; removed nothing"
+    assert dry == "dry run: would remove 2,000 session:* keys; nothing changed"
 
 
 async def test_full_flush_waits_for_approval_and_refuses_self_approval(app, issuer, redis_server, cache_target):

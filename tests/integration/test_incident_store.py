@@ -9,11 +9,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from shared.store import tables
-from shared.store.guards import Guards, LeaseHeld
-from shared.store.incidents import Incident, IncidentNotFound, IncidentStore, Recorded, new_incident_id, row_key_of
+from shared.decide.incident import Incident, Recorded, new_incident_id
+from shared.errors import IncidentNotFound, InvalidCursor, LeaseHeld, TransitionRefused
+from shared.store.guards import Guards
+from shared.store.incidents import IncidentStore, incident_entity, row_key_of
 from shared.decide.plan import Decision, Plan
 from shared.errors import StoreRejected
-from shared.decide.status import Status, TransitionRefused
+from shared.decide.status import Status
 from shared.store.storage import StorageAccount, StorageConnection
 
 
@@ -136,7 +138,7 @@ async def test_list_filters_pages_and_orders_newest_first(storage, clock):
     assert [i.id for i in (await store.list(status=Status.RUNNING)).items] == [ids[-1]]
     since = clock() - timedelta(seconds=1.5)
     assert [i.id for i in (await store.list(since=since)).items] == [ids[6], ids[5]]
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidCursor):
         await store.list(cursor="garbage!")
 
 
@@ -222,7 +224,7 @@ async def test_an_index_row_left_by_a_crash_after_the_incident_ended_is_mended(s
     store, _ = storage
     created = await store.create(incident(clock))
     ended = (await store.get(created.id)).model_copy(update={"status": Status.FAILED})
-    await tables.replace_if_unchanged(await store._incidents(), ended.to_entity(), created.etag)  # no _close
+    await tables.replace_if_unchanged(await store._incidents(), incident_entity(ended), created.etag)  # no _close
 
     [entry] = await store.open()
     assert await store.refresh(entry) is None

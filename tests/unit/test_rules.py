@@ -9,7 +9,8 @@ import pytest
 from responders import KINDS
 from shared.decide.events import Condition, Event, Severity
 from shared.decide.plan import Decision
-from shared.decide.rules import RulesError, canonical_target, load_rules, match
+from shared.decide.rules import canonical_target, load_rules, match
+from shared.errors import RulesError
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)
 SITE = "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Web/sites/augeo-production-api"

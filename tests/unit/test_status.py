@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.decide.status import ALLOWED, FINAL, Status, TransitionRefused, is_final, transition
+from shared.decide.status import ALLOWED, FINAL, Status, is_final, transition
+from shared.errors import TransitionRefused
 
 
 @pytest.mark.parametrize(("current", "wanted"), [

@@ -1,0 +1,125 @@
+"""The incident record and its parts, as the rest of the app sees them (the store maps them to Table entities).
+Pure: no I/O."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.decide.plan import Plan
+from shared.decide.status import STEP_FINISHED, Status, StepPhase, StepState
+
+
+def new_incident_id(now: datetime) -> str:
+    """`inc-20261125-031502123-4f3a9c`: readable, sortable, and its table row key can be derived from it."""
+    return f"inc-{now:%Y%m%d-%H%M%S}{now.microsecond // 1000:03d}-{secrets.token_hex(3)}"
+
+
+class Incident(BaseModel):
+    model_config = ConfigDict(defer_build=True, extra="ignore")
+
+    id: str
+    source: str
+    fingerprint: str
+    alert_rule: str
+    rule: str | None = None
+    component: str = "unknown"
+    environment: str = "unknown"
+    severity: str | None = None
+    reason: str
+    status: Status
+    status_reason: str = ""
+    plan: Plan
+    event: dict[str, Any] = Field(default_factory=dict)
+    raw: str | None = None
+    requested_by: str | None = None
+    requester_id: str | None = None
+    approval_expires_at: datetime | None = None
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    started_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None = None
+    expected_completion: datetime | None = None
+    alert_resolved_at: datetime | None = None
+    next_check_at: datetime | None = None  # when a waiting step's delayed message is due (for the reconciler)
+    redrives: int = 0
+    linked_fingerprints: list[str] = Field(default_factory=list)  # later events recorded on it (Resolved)
+    etag: str | None = Field(default=None, exclude=True)
+
+    @property
+    def due_at(self) -> datetime:
+        """When the incident should next have moved: its queued follow-up, or else its last write."""
+        if self.next_check_at is not None and self.next_check_at > self.updated_at:
+            return self.next_check_at
+        return self.updated_at
+
+    def public(self) -> dict[str, Any]:
+        """The JSON the API returns (the raw payload is left to the detail view)."""
+        return self.model_dump(mode="json", exclude={"raw"})
+
+
+class OpenIncident(BaseModel):
+    """An open incident as the index holds it: enough to judge whether it needs the reconciler."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    incident_id: str
+    status: Status
+    due: datetime
+    approval_expires_at: datetime | None = None
+    approved: bool = False
+
+    @classmethod
+    def of(cls, incident: Incident) -> OpenIncident:
+        return cls(incident_id=incident.id, status=incident.status, due=incident.due_at,
+                   approval_expires_at=incident.approval_expires_at, approved=incident.approved_at is not None)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a fingerprint row says of the incident its event created: enough to answer a repeated delivery
+    without reading the incident (its status as it was first recorded; GET /api/incidents/{id} has it now)."""
+
+    incident_id: str
+    status: Status
+    plan: str
+
+    @property
+    def id(self) -> str:
+        return self.incident_id
+
+
+class TimelineEntry(BaseModel):
+    time: datetime
+    step: str
+    outcome: str
+    detail: str = ""
+    duration_ms: int | None = None
+
+
+class StepProgress(BaseModel):
+    """A fixed-shape record of one plan step: where it is, what it found, how often it was retried."""
+
+    model_config = ConfigDict(extra="ignore", defer_build=True)
+
+    index: int
+    kind: str
+    target: str
+    state: StepState = StepState.PENDING
+    phase: StepPhase = StepPhase.PRECHECK
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    delayed_until: datetime | None = None
+    retries: int = 0
+    message: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+    etag: str | None = Field(default=None, exclude=True)
+
+    @property
+    def finished(self) -> bool:
+        return self.state in STEP_FINISHED
