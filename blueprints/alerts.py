@@ -8,21 +8,19 @@ recorded, escalated, rather than answered 500 and lost. The whole intake fits in
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import azure.functions as func
 
+from blueprints.http import ALERT_SENDER, json_response, read_json, route
 from shared.errors import RequestRefused, StoreError
-from blueprints.http import answers_errors, error_response, json_response, read_json
 
 bp = func.Blueprint()
 log = logging.getLogger("responder.alerts")
 
 
-@bp.route(route="alerts", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-@answers_errors
-async def receive_alert(req: func.HttpRequest) -> func.HttpResponse:
+@route(bp, "alerts", ["POST"], ALERT_SENDER)
+async def receive_alert(req: func.HttpRequest, caller: None) -> func.HttpResponse:
     """202 with the incident id once it is recorded and queued; 200 for a repeated delivery."""
     from shared import services
     from shared.decide.events import parse_alert
@@ -30,18 +28,10 @@ async def receive_alert(req: func.HttpRequest) -> func.HttpResponse:
 
     current = services.current()
     try:
-        async with asyncio.timeout(current.settings.intake_deadline.total_seconds()):
-            await current.auth.alert_sender(req.headers)
-            try:
-                event = parse_alert(read_json(req))
-                acceptance = await accept_alert(current, event)
-            except (RequestRefused, StoreError, asyncio.CancelledError):
-                raise
-            except Exception as error:  # a bug met on the way: record the alert rather than lose it
-                log.exception("alert intake failed; recording the alert as unprocessed")
-                acceptance = await accept_unprocessable(current, req.get_body() or b"", error)
-    except TimeoutError:
-        log.error("alert intake did not finish within %s", current.settings.intake_deadline)
-        return error_response(503, "timeout", "the incident store did not answer in time; retry later (a "
-                                              "retried alert finds what was already recorded)")
+        acceptance = await accept_alert(current, parse_alert(read_json(req)))
+    except (RequestRefused, StoreError):
+        raise
+    except Exception as error:  # a bug met on the way: record the alert rather than lose it
+        log.exception("alert intake failed; recording the alert as unprocessed")
+        acceptance = await accept_unprocessable(current, req.get_body() or b"", error)
     return json_response(acceptance.body(), 202 if acceptance.created else 200)

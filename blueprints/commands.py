@@ -1,11 +1,13 @@
 """The command API for CI pipelines, chat-ops and people: request an action, approve, reject or cancel it.
-Every call needs a caller identity with a role (shared/auth.py) on top of the function key."""
+Every call needs a caller identity with a role (declared on each route; checked by blueprints/http.py with
+shared/adapters/identity.py) on top of the function key."""
 
 from __future__ import annotations
 
 import azure.functions as func
 
-from blueprints.http import answers_errors, json_response, read_json
+from blueprints.http import PUBLIC, callers, json_response, read_json, route
+from shared.decide.callers import APPROVER, OPERATOR, Caller
 
 bp = func.Blueprint()
 
@@ -17,18 +19,14 @@ def _base_url(req: func.HttpRequest, configured: str | None) -> str:
     return f"{scheme}://{rest.split('/', 1)[0]}"
 
 
-@bp.route(route="actions", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-@answers_errors
-async def request_action(req: func.HttpRequest) -> func.HttpResponse:
+@route(bp, "actions", ["POST"], callers(OPERATOR))
+async def request_action(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     """202 with the incident id and URL; 200 with the same for a repeated Idempotency-Key."""
     from shared import services
     from shared.decide import commands
-    from shared.adapters.identity import OPERATOR, require
     from shared.run.accept import accept
 
     current = services.current()
-    caller = await current.auth.caller(req.headers)
-    require(caller, OPERATOR)
     request = commands.read(commands.ActionRequest, read_json(req))
     plan = commands.plan_for(request, current.kinds, current.rules)
     event = commands.event_for(request, caller, req.headers.get("idempotency-key"), current.clock())
@@ -38,43 +36,36 @@ async def request_action(req: func.HttpRequest) -> func.HttpResponse:
                          headers={"Location": url})
 
 
-async def _decide(req: func.HttpRequest, decision: str) -> func.HttpResponse:
+async def _decide(req: func.HttpRequest, caller: Caller, decision: str) -> func.HttpResponse:
     from shared import services
     from shared.decide import commands
-    from shared.adapters.identity import APPROVER, OPERATOR, require
+    from shared.run import approvals
 
-    current = services.current()
-    caller = await current.auth.caller(req.headers)
-    require(caller, *((APPROVER,) if decision != "cancel" else (OPERATOR, APPROVER)))
     body = commands.read(commands.Decision, read_json(req) if req.get_body() else {})
-    act = {"approve": commands.approve, "reject": commands.reject, "cancel": commands.cancel}[decision]
-    incident = await act(current, req.route_params["incident_id"], caller, body.comment)
+    act = {"approve": approvals.approve, "reject": approvals.reject, "cancel": approvals.cancel}[decision]
+    incident = await act(services.current(), req.route_params["incident_id"], caller, body.comment)
     return json_response(incident.public())
 
 
-@bp.route(route="incidents/{incident_id}/approve", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-@answers_errors
-async def approve_incident(req: func.HttpRequest) -> func.HttpResponse:
+@route(bp, "incidents/{incident_id}/approve", ["POST"], callers(APPROVER))
+async def approve_incident(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     """Responder.Approver; for a destructive action, not the person who requested it."""
-    return await _decide(req, "approve")
+    return await _decide(req, caller, "approve")
 
 
-@bp.route(route="incidents/{incident_id}/reject", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-@answers_errors
-async def reject_incident(req: func.HttpRequest) -> func.HttpResponse:
-    return await _decide(req, "reject")
+@route(bp, "incidents/{incident_id}/reject", ["POST"], callers(APPROVER))
+async def reject_incident(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    return await _decide(req, caller, "reject")
 
 
-@bp.route(route="incidents/{incident_id}/cancel", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-@answers_errors
-async def cancel_incident(req: func.HttpRequest) -> func.HttpResponse:
+@route(bp, "incidents/{incident_id}/cancel", ["POST"], callers(OPERATOR, APPROVER))
+async def cancel_incident(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     """Responder.Operator or Approver: stops an incident that has not finished (a running step completes)."""
-    return await _decide(req, "cancel")
+    return await _decide(req, caller, "cancel")
 
 
-@bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@answers_errors
-async def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
+@route(bp, "openapi.json", ["GET"], PUBLIC)
+async def openapi_document(req: func.HttpRequest, caller: None) -> func.HttpResponse:
     from blueprints.openapi import document
 
     return json_response(document())

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import azure.functions as func
 
-from blueprints.http import answers_errors, error_response, json_response
+from blueprints.http import FUNCTION_KEY, error_response, json_response, route
 
 bp = func.Blueprint()
 
@@ -24,9 +24,8 @@ class _BadQuery(ValueError):
     """A query parameter that cannot be used; the message names it."""
 
 
-@bp.route(route="incidents", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@answers_errors
-async def list_incidents(req: func.HttpRequest) -> func.HttpResponse:
+@route(bp, "incidents", ["GET"], FUNCTION_KEY)
+async def list_incidents(req: func.HttpRequest, caller: None) -> func.HttpResponse:
     """`?status=&component=&since=(ISO 8601 time or a duration like 2h)&limit=&cursor=`"""
     from shared import services
     from shared.errors import InvalidCursor
@@ -82,9 +81,8 @@ def _since(text: str, clock) -> datetime:
     return since
 
 
-@bp.route(route="incidents/{incident_id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@answers_errors
-async def get_incident(req: func.HttpRequest) -> func.HttpResponse:
+@route(bp, "incidents/{incident_id}", ["GET"], FUNCTION_KEY)
+async def get_incident(req: func.HttpRequest, caller: None) -> func.HttpResponse:
     from shared import services
     from shared.errors import IncidentNotFound
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from blueprints.http import answers_errors, json_response
+from blueprints.http import FUNCTION_KEY, json_response, route
 
 bp = func.Blueprint()
 
 
-@bp.route(route="ready", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@answers_errors
-async def readiness(req: func.HttpRequest) -> func.HttpResponse:
+@route(bp, "ready", ["GET"], FUNCTION_KEY)
+async def readiness(req: func.HttpRequest, caller: None) -> func.HttpResponse:
     from shared import services
 
     current = services.current()  # the settings: ConfigurationError -> 503 misconfigured

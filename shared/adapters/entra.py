@@ -17,11 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import urlparse
 
+from shared.decide.callers import canonical_guid, roles_of
 from shared.errors import RequestRefused
 
 log = logging.getLogger("responder.auth")
@@ -44,25 +44,6 @@ _KEYS_TIMEOUT = 3.0  # seconds for one JWKS fetch: well inside Azure Monitor's 1
 _KEYS_LIFESPAN = 3600.0  # the key set is fetched again after an hour (an unknown kid fetches it sooner)
 _UNKNOWN_KID_COOLDOWN = 30.0  # at most one forced refetch per 30 s for kids the set does not hold
 _FAILED_FETCH_HOLD = 2.0  # after a failed fetch, refuse at once for this long instead of queueing more fetches
-
-
-def canonical_guid(value: Any) -> str | None:
-    """A GUID as Entra compares it: lower case, hyphenated, braces stripped; None if `value` is not one."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return str(uuid.UUID(value.strip()))
-    except ValueError:
-        return None
-
-
-def roles_of(value: Any) -> frozenset[str]:
-    """The `roles` claim as a set: a list of roles, or a single role given as a string."""
-    if isinstance(value, str):
-        return frozenset([value]) if value else frozenset()
-    if isinstance(value, (list, tuple)):
-        return frozenset(str(role) for role in value)
-    return frozenset()
 
 
 def _shown(value: Any) -> str:

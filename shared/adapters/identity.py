@@ -13,8 +13,7 @@ The alert intake takes Azure Monitor's Secure Webhook token: the "AzNS AAD Webho
 ActionGroupsSecureWebhook. Required when RESPONDER_ALERTS_REQUIRE_TOKEN is on; otherwise the function key is
 enough, but a token that is sent must be valid.
 
-A caller's id is canonical, `<tenant id>/<object id>` as lower-case GUIDs, so one person is one id however a
-token or a header spells the GUID (issue 11.6: an upper-cased object id approved its own full flush).
+What a caller is once known (Caller, roles, same_person) is shared/decide/callers.py.
 """
 
 from __future__ import annotations
@@ -22,57 +21,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
 from typing import Any, Mapping
 
 from shared.config import Settings
-from shared.adapters.entra import AccessToken, AccessTokens, SigningKeys, canonical_guid, roles_of, unauthorized
+from shared.adapters.entra import AccessToken, AccessTokens, SigningKeys, unauthorized
+from shared.decide.callers import SECURE_WEBHOOK, Caller, canonical_guid, roles_of
 from shared.errors import RequestRefused
 
-OPERATOR = "Responder.Operator"
-APPROVER = "Responder.Approver"
-SECURE_WEBHOOK = "ActionGroupsSecureWebhook"
 _OBJECT_ID = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 _TENANT_ID = "http://schemas.microsoft.com/identity/claims/tenantid"
-
-__all__ = ["APPROVER", "OPERATOR", "SECURE_WEBHOOK", "Authenticator", "Caller", "require", "same_person",
-           "unauthorized"]
-
-
-@dataclass(frozen=True)
-class Caller:
-    tenant_id: str  # canonical GUID
-    object_id: str  # canonical GUID
-    name: str
-    roles: frozenset[str]
-    via: str
-
-    @property
-    def id(self) -> str:
-        """The canonical identity: what incidents record as requester_id and approvals compare."""
-        return f"{self.tenant_id}/{self.object_id}"
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.id}, {self.via})"
-
-
-def same_person(recorded: str | None, caller: Caller) -> bool:
-    """Whether an incident's requester_id names `caller`. Compared canonically, and defensively for records
-    written before ids were canonical (a bare object id, any case, braces): when a record names no tenant, the
-    object id alone decides, so such a record still refuses its own requester."""
-    if not recorded:
-        return False
-    tenant, _, subject = recorded.strip().rpartition("/")
-    if (canonical_guid(subject) or subject.casefold()) != caller.object_id:
-        return False
-    return not tenant or (canonical_guid(tenant) or tenant.casefold()) == caller.tenant_id
-
-
-def require(caller: Caller, *roles: str) -> None:
-    """403 unless the caller has one of `roles`."""
-    if not caller.roles.intersection(roles):
-        held = ", ".join(sorted(caller.roles)) or "none"
-        raise RequestRefused(403, "forbidden", f"{caller.name} lacks the role {' or '.join(roles)} (has: {held})")
 
 
 def _bearer(headers: Mapping[str, str]) -> str | None:

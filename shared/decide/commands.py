@@ -1,5 +1,5 @@
-"""The command API's decisions: a requested action becomes an Event and a Plan (pure), and approvals,
-rejections and cancellations move an incident through the state machine (with the store)."""
+"""The command API's decisions, pure: a requested action becomes an Event and a Plan, and whether a caller may
+approve an incident. Approving, rejecting and cancelling it (with the store) is shared/run/approvals.py."""
 
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ from typing import Any, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.adapters.identity import Caller, same_person
+from shared.decide.callers import Caller, same_person
 from shared.errors import RequestRefused
 from shared.decide.events import ID_LIMIT, Event
 from shared.decide.incident import Incident
-from shared.errors import IncidentNotFound
 from shared.decide.plan import Plan, StepKind
 from shared.decide.rules import GuardSpec, RuleSet, canonical_target, guarded_plan, planned_step
 from shared.decide.status import Status, is_final
@@ -95,91 +94,18 @@ def event_for(request: ActionRequest, caller: Caller, idempotency_key: str | Non
                  description=request.reason)
 
 
-async def _incident(services, incident_id: str) -> Incident:
-    try:
-        return await services.store.get(incident_id)
-    except IncidentNotFound as error:
-        raise RequestRefused(404, "not_found", str(error)) from None
-
-
-def _not_waiting(incident: Incident) -> RequestRefused:
-    return RequestRefused(409, "conflict", f"incident {incident.id} is {incident.status}, not awaiting approval")
-
-
-async def approve(services, incident_id: str, caller: Caller, comment: str) -> Incident:
-    incident = await _incident(services, incident_id)
+def approval_refusal(incident: Incident, caller: Caller, now: datetime) -> RequestRefused | None:
+    """Why `caller` may not approve `incident` now, or None. `approval_expired` asks the caller to expire it."""
     if incident.status is not Status.AWAITING_APPROVAL:
-        raise _not_waiting(incident)
+        return RequestRefused(409, "conflict", f"incident {incident.id} is {incident.status}, not awaiting approval")
     if incident.approved_at is not None:
-        raise RequestRefused(409, "conflict", f"incident {incident.id} was already approved by {incident.approved_by}")
-    now = services.clock()
+        return RequestRefused(409, "conflict", f"incident {incident.id} was already approved by {incident.approved_by}")
     if incident.approval_expires_at and now > incident.approval_expires_at:
-        await expire(services, incident)
-        raise RequestRefused(409, "approval_expired", f"the approval window of {incident.id} closed at "
-                                                      f"{incident.approval_expires_at:%Y-%m-%dT%H:%M:%SZ}; it is "
-                                                      f"cancelled: request the action again")
+        return RequestRefused(409, "approval_expired", f"the approval window of {incident.id} closed at "
+                                                       f"{incident.approval_expires_at:%Y-%m-%dT%H:%M:%SZ}; it is "
+                                                       f"cancelled: request the action again")
     destructive = [step.kind for step in incident.plan.steps if step.destructive]
     if destructive and same_person(incident.requester_id, caller):
-        raise RequestRefused(403, "self_approval", f"{caller.name} requested this destructive action "
-                                                   f"({', '.join(destructive)}); another approver must approve it")
-
-    def mark(current: Incident) -> Incident:
-        if current.status is not Status.AWAITING_APPROVAL or current.approved_at is not None:
-            raise _not_waiting(current)
-        current.approved_by, current.approved_at = str(caller), now
-        return current
-
-    incident = await services.store.update(incident_id, mark)
-    await services.store.append(incident_id, "approval", "approved", f"by {caller}{_comment(comment)}")
-    await services.queue.send(incident_id, "approved")
-    return incident
-
-
-async def reject(services, incident_id: str, caller: Caller, comment: str) -> Incident:
-    incident = await _incident(services, incident_id)
-    if incident.status is not Status.AWAITING_APPROVAL:
-        raise _not_waiting(incident)
-    reason = f"rejected by {caller}{_comment(comment)}"
-    incident = await _move(services, incident_id, Status.REJECTED, reason)
-    await services.store.append(incident_id, "approval", "rejected", reason)
-    return incident
-
-
-async def cancel(services, incident_id: str, caller: Caller, comment: str) -> Incident:
-    incident = await _incident(services, incident_id)
-    if is_final(incident.status):
-        raise RequestRefused(409, "conflict", f"incident {incident.id} is already {incident.status}")
-    reason = f"cancelled by {caller}{_comment(comment)}"
-    if incident.status is Status.RUNNING:
-        reason += "; the step under way finishes, no further step starts"
-    incident = await _move(services, incident_id, Status.CANCELLED, reason)
-    await services.store.append(incident_id, "operator", "cancelled", reason)
-    return incident
-
-
-async def expire(services, incident: Incident) -> None:
-    """Cancel an incident whose approval window closed, unless an approval landed meanwhile."""
-    reason = (f"approval window closed at {incident.approval_expires_at:%Y-%m-%dT%H:%M:%SZ} with no approval; "
-              "nothing was done")
-    now = services.clock()
-
-    def cancel_unless_approved(current: Incident) -> Incident | None:
-        if current.status is not Status.AWAITING_APPROVAL or current.approved_at is not None:
-            return None
-        current.status, current.status_reason, current.ended_at = Status.CANCELLED, reason, now
-        return current
-
-    updated = await services.store.update(incident.id, cancel_unless_approved)
-    if updated.status is Status.CANCELLED and updated.status_reason == reason:
-        await services.store.append(incident.id, "approval", "expired", reason)
-
-
-async def _move(services, incident_id: str, status: Status, reason: str) -> Incident:
-    try:
-        return await services.store.move(incident_id, status, reason)
-    except TransitionRefused as error:
-        raise RequestRefused(409, "conflict", str(error)) from None
-
-
-def _comment(comment: str) -> str:
-    return f": {comment}" if comment else ""
+        return RequestRefused(403, "self_approval", f"{caller.name} requested this destructive action "
+                                                    f"({', '.join(destructive)}); another approver must approve it")
+    return None

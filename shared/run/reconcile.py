@@ -43,7 +43,7 @@ def needs(entry: OpenIncident | Incident, now: datetime, grace: timedelta) -> st
 
 async def reconcile(services: Services) -> Summary:
     """One pass. Each incident is handled on its own: one that cannot be handled is logged, not the end."""
-    from shared.decide.commands import expire
+    from shared.run.approvals import expire
 
     summary, now, grace = Summary(), services.clock(), services.settings.stuck_after
     for entry in await services.store.open():

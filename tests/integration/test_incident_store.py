@@ -15,7 +15,7 @@ from shared.store.guards import Guards
 from shared.store.incidents import IncidentStore, incident_entity, row_key_of
 from shared.decide.plan import Decision, Plan
 from shared.errors import StoreRejected
-from shared.decide.status import Status
+from shared.decide.status import Status, StepPhase, StepState
 from shared.store.storage import StorageAccount, StorageConnection
 
 
@@ -146,11 +146,11 @@ async def test_step_progress_writes_lose_to_a_newer_write(storage, clock):
     store, _ = storage
     record = await store.create(incident(clock))
     progress = await store.step(record.id, 0, "swap_back", "/x")
-    saved = await store.save_step(record.id, progress.model_copy(update={"state": "running"}))
-    await store.save_step(record.id, saved.model_copy(update={"phase": "execute"}))
+    saved = await store.save_step(record.id, progress.model_copy(update={"state": StepState.RUNNING}))
+    await store.save_step(record.id, saved.model_copy(update={"phase": StepPhase.EXECUTE}))
     with pytest.raises(tables.EntityChanged):
-        await store.save_step(record.id, saved.model_copy(update={"phase": "verify"}))
-    assert (await store.step(record.id, 0, "swap_back", "/x")).phase == "execute"
+        await store.save_step(record.id, saved.model_copy(update={"phase": StepPhase.VERIFY}))
+    assert (await store.step(record.id, 0, "swap_back", "/x")).phase is StepPhase.EXECUTE
 
 
 async def test_one_cooldown_per_target_whoever_claims_first(storage, clock):

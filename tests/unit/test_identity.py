@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.adapters.identity import Caller, same_person
 from shared.config import _ENV, Settings
-from shared.adapters.entra import canonical_guid, roles_of
+from shared.decide.callers import Caller, canonical_guid, roles_of, same_person
 from shared.errors import ConfigurationError
 
 BASE = {"AzureWebJobsStorage": "x", "RESPONDER_QUEUE": "runs"}
