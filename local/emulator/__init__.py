@@ -22,7 +22,7 @@ from typing import Any
 
 from local.emulator.clock import Clock, ManualClock, SystemClock
 from local.emulator.github import GitHub
-from local.emulator.github_actions import Outcome, Workflow, WorkflowFile, WorkflowInput
+from local.emulator.github_workflows import Outcome, Workflow, WorkflowFile, WorkflowInput
 from local.emulator.keyvault import TENANT, KeyVault
 from local.emulator.server import Fault, HttpsServers, Recorder, Request, Response, arm_error
 from local.emulator.slack import SlackWebhooks

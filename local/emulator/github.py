@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from local.emulator.clock import Clock
-from local.emulator.github_actions import Actions, Outcome, Run, Workflow, WorkflowFile, WorkflowInput
+from local.emulator.github_actions import Actions
+from local.emulator.github_workflows import Outcome, Run, Workflow, WorkflowFile, WorkflowInput
 from local.emulator.github_api import (API_VERSION, DOCS, Account, Repo, Token, github_error, next_id, sha_of)
 from local.emulator.github_issues import Issue, Issues
 from local.emulator.server import Fault, Recorder, Request, Response

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from local.emulator.clock import iso_seconds
 from local.emulator.github import GitHub
-from local.emulator.github_actions import Run, Workflow
+from local.emulator.github_workflows import Run, Workflow
 from local.emulator.server import Request, Response
 
 

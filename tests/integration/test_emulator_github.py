@@ -175,6 +175,8 @@ async def test_github_enterprise_without_run_details_answers_204_even_when_asked
      "Provided value 'qa' for input 'environment' not in the list of allowed values"),
     ({"return_run_details": "true"}, 422,
      "Invalid request.\n\nFor 'properties/return_run_details', \"true\" is not a boolean."),
+    ({"inputs": {f"extra_{n}": "x" for n in range(11)}}, 422,
+     "Invalid request.\n\nFor 'properties/inputs', too many properties (11 > 10)."),
 ])
 async def test_dispatch_refuses_what_github_refuses_and_starts_nothing(api, github, change, status, message):
     body = {**_dispatch_body(), **change}
