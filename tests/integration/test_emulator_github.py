@@ -195,6 +195,18 @@ async def test_an_unknown_workflow_or_repository_is_not_found(api, github):
     assert by_id.status_code == 204  # the numeric id works as well as the file name
 
 
+async def test_workflows_are_listed_with_their_id_path_and_state(api, github):
+    body = (await api.get(f"/repos/{PLATFORM}/actions/workflows")).json()
+    assert body["total_count"] == 1
+    (workflow,) = body["workflows"]
+    assert (workflow["name"], workflow["path"], workflow["state"]) == \
+        ("Database migration", ".github/workflows/migrate.yml", "active")
+    assert (await api.get(f"/repos/{PLATFORM}/actions/workflows/{workflow['id']}")).json() == workflow
+    github.repo(PLATFORM).workflows[0].state = "disabled_manually"
+    _assert_github_error(await api.post(f"{MIGRATE}/dispatches", json=_dispatch_body()), 422,
+                         "Cannot trigger a 'workflow_dispatch' on a disabled workflow")
+
+
 async def test_the_workflow_file_at_the_dispatched_ref_decides_its_inputs(api, github):
     """workflow_dispatch runs the file as it is at that ref: an old tag may predate the trigger or an input."""
     workflow = github.repo(FRONTEND).workflows[0]
@@ -420,6 +432,8 @@ async def test_rate_limit_headers_count_down_and_a_spent_limit_is_403_until_it_r
     _assert_github_error(spent, 403, f"API rate limit exceeded for user ID {github.bot.id}.")
     assert spent.headers["x-ratelimit-remaining"] == "0" and "Retry-After" not in spent.headers
     assert (await api.get("/search/issues", params={"q": "is:issue x"})).status_code == 200  # search counts apart
+    status = (await api.get("/rate_limit")).json()  # asking costs nothing, as on GitHub
+    assert status["resources"]["core"]["remaining"] == 0 and status["resources"]["search"]["used"] == 1
     clock.set(float(spent.headers["x-ratelimit-reset"]))
     assert (await api.get(f"/repos/{PLATFORM}")).status_code == 200
 
