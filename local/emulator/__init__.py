@@ -7,26 +7,45 @@ Retry-After, 5xx, slow or dropped responses, a swap that ends Failed) and assert
     with Emulator() as emu:
         site = emu.add_app("augeo-production-api", production="v1.2.3", staging="v1.2.2", broken={"v1.2.3"})
         env = emu.settings_env()
+
+The services that are not Azure's start on first use, each on its own HTTPS server with the same CA: the
+GitHub REST stand-in (`emu.github`, `emu.github_url`), a Static Web App served by its deploy workflow
+(`emu.add_static_web_app`), and the notice receivers (`emu.teams`, `emu.slack`). They live by `emu.clock`
+(the wall clock, or a `ManualClock` a test moves: `Emulator(clock=ManualClock())`).
 """
 
 from __future__ import annotations
 
 import tempfile
+import threading
 from typing import Any
 
+from local.emulator.clock import Clock, ManualClock, SystemClock
+from local.emulator.github import GitHub
+from local.emulator.github_workflows import Outcome, Workflow, WorkflowFile, WorkflowInput
 from local.emulator.keyvault import TENANT, KeyVault
 from local.emulator.server import Fault, HttpsServers, Recorder, Request, Response, arm_error
+from local.emulator.slack import SlackWebhooks
+from local.emulator.staticwebapp import StaticWebApp
+from local.emulator.teams import TeamsWorkflows
 from local.emulator.web import AppKind, AppService, Site, Slot, deployment_record, iso, recent
 
 SUBSCRIPTION = "34adfa4f-cedf-4dc0-ba29-b6d1a69ab345"
 RESOURCE_GROUP = "augeo-production-rg"
 EMULATOR_TOKEN = "emulator-token"  # what shared.adapters.azure.EmulatorCredential presents
 
-__all__ = ["Emulator", "Fault", "Request", "RESOURCE_GROUP", "SUBSCRIPTION", "Site"]
+__all__ = ["Emulator", "Fault", "ManualClock", "Outcome", "Request", "RESOURCE_GROUP", "SUBSCRIPTION", "Site",
+           "StaticWebApp", "WorkflowFile", "WorkflowInput"]
 
 
 class Emulator:
-    def __init__(self, expected_token: str = EMULATOR_TOKEN):
+    def __init__(self, expected_token: str = EMULATOR_TOKEN, clock: Clock | None = None):
+        self.clock: Clock = clock or SystemClock()
+        self._lazy = threading.Lock()
+        self._github: GitHub | None = None
+        self._teams: TeamsWorkflows | None = None
+        self._slack: SlackWebhooks | None = None
+        self.static_web_apps: dict[str, StaticWebApp] = {}
         self._scratch = tempfile.TemporaryDirectory(prefix="azure-emulator-")
         self.recorder = Recorder()
         self._servers = HttpsServers(self._scratch.name, self.recorder)
@@ -52,6 +71,58 @@ class Emulator:
     @property
     def arm_url(self) -> str:
         return f"https://127.0.0.1:{self.arm_port}"
+
+    # ----- services that are not Azure's, started on first use ----------------------------------------
+    @property
+    def github(self) -> GitHub:
+        """The GitHub REST stand-in (its server starts on first use); `github.token` is a valid token."""
+        with self._lazy:
+            if self._github is None:
+                github = GitHub(self.clock, self.recorder, lambda: self.github_url)
+                self._github_port = self._servers.start("github", github.route, azure_headers=False)
+                self._github = github
+            return self._github
+
+    @property
+    def github_url(self) -> str:
+        """The API root, as `https://api.github.com` is (`{github_url}/repos/{owner}/{repo}/...`)."""
+        self.github  # noqa: B018 - starts it
+        return f"https://127.0.0.1:{self._github_port}"
+
+    @property
+    def teams(self) -> TeamsWorkflows:
+        """The Teams Workflows webhook receiver (`teams.add_webhook(name)` returns a webhook URL)."""
+        with self._lazy:
+            if self._teams is None:
+                teams = TeamsWorkflows(self.clock, self.recorder)
+                teams.port = self._servers.start("teams", teams.route, azure_headers=False)
+                self._teams = teams
+            return self._teams
+
+    @property
+    def slack(self) -> SlackWebhooks:
+        """The Slack incoming-webhook receiver (`slack.add_webhook(channel)` returns a webhook URL)."""
+        with self._lazy:
+            if self._slack is None:
+                slack = SlackWebhooks(self.clock, self.recorder)
+                slack.port = self._servers.start("slack", slack.route, azure_headers=False)
+                self._slack = slack
+            return self._slack
+
+    def add_static_web_app(self, name: str, workflow: Workflow, *, version_from: str = "ref",
+                           deployed: str | None = None) -> StaticWebApp:
+        """A Static Web App whose content is set by `workflow` (a deploy workflow on `emu.github`): it serves
+        the version of that workflow's last successful run (`version_from`: "ref", or "inputs.<name>").
+        `deployed`: the version already live, from a successful run a day ago (at that tag, or with that input)."""
+        if deployed is not None:
+            if version_from == "ref":
+                self.github.add_run(workflow, ref=deployed)
+            else:
+                self.github.add_run(workflow, inputs={version_from.removeprefix("inputs."): deployed})
+        site = StaticWebApp(name, self.github, workflow, version_from)
+        site.port = self._servers.start(f"staticwebapp:{name}", site.route, azure_headers=False)
+        self.static_web_apps[name] = site
+        return site
 
     def __enter__(self) -> Emulator:
         return self
@@ -146,5 +217,8 @@ class Emulator:
         if request.path == "/_emulator/requests" and request.method == "GET":
             return Response(200, [{"method": r.method, "path": r.path, "server": r.server}
                                   for r in self.recorder.requests if r.server == "arm"])
+        if request.path == "/_emulator/notices" and request.method == "GET":
+            return Response(200, {"teams": self._teams.delivered() if self._teams else [],
+                                  "slack": self._slack.delivered() if self._slack else []})
         return Response(404, {"error": "unknown control path"})
 

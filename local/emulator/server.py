@@ -11,7 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 
@@ -24,10 +24,17 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]
     body: Any
+    raw: bytes = b""  # the body as sent (services that check its size or content type read this)
+    answered: int | None = None  # the status it was answered with; None while unanswered, or never (hung, dropped)
 
     @property
     def line(self) -> str:
         return f"{self.method} {self.path}"
+
+    def header(self, name: str) -> str | None:
+        """A request header by name, case-insensitively (HTTP header names are)."""
+        wanted = name.lower()
+        return next((value for key, value in self.headers.items() if key.lower() == wanted), None)
 
 
 @dataclass
@@ -55,7 +62,9 @@ class Fault:
 
     status: answer this status instead (with `headers`, and an ARM error body unless `body` is given);
     delay: sleep this long before handling; hang_after: handle normally, then sleep before answering
-    (a client that gives up never learns the outcome); drop: close the connection without answering.
+    (a client that gives up never learns the outcome); drop: close the connection without answering;
+    hang: never answer at all (until the emulator stops): "before" handling (the service never acts on the
+    request) or "after" handling (it did act: a receiver delivered the message, a dispatch started a run).
     `times` is how many matching requests it affects (None: all)."""
 
     pattern: str
@@ -65,6 +74,7 @@ class Fault:
     delay: float = 0.0
     hang_after: float = 0.0
     drop: bool = False
+    hang: Literal["before", "after"] | None = None
     times: int | None = 1
     server: str | None = None  # "arm", or a health server's name; None: any
 
@@ -89,6 +99,7 @@ class Recorder:
         self.requests: list[Request] = []
         self.faults: list[Fault] = []
         self.listeners: list[Callable[[Request], None]] = []
+        self.stopping = threading.Event()  # set when the servers stop: releases the requests left hanging
 
     def record(self, request: Request) -> None:
         with self._lock:
@@ -132,7 +143,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = raw
         request = Request(time.time(), self.server.name, self.command, parts.path,
-                          dict(parse_qsl(parts.query, keep_blank_values=True)), dict(self.headers.items()), body)
+                          dict(parse_qsl(parts.query, keep_blank_values=True)), dict(self.headers.items()), body,
+                          raw)
         recorder = self.server.recorder
         recorder.record(request)
         fault = recorder.take_fault(self.server.name, request.line)
@@ -142,6 +154,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.close()
             return
+        if fault and fault.hang == "before":
+            self._hang()
+            return
         if fault and fault.status is not None:
             code, message = _REASONS.get(fault.status, ("InjectedFault", f"injected {fault.status}"))
             response = (Response(fault.status, fault.body, dict(fault.headers)) if fault.body is not None
@@ -150,13 +165,24 @@ class _Handler(BaseHTTPRequestHandler):
             response = self.server.route(request)
         if fault and fault.hang_after:
             time.sleep(fault.hang_after)
+        if fault and fault.hang == "after":
+            self._hang()
+            return
+        request.answered = response.status
         self._write(response)
+
+    def _hang(self) -> None:
+        """Never answer: hold the connection until the emulator stops, then close it without a response."""
+        self.server.recorder.stopping.wait()
+        self.close_connection = True
+        self.connection.close()
 
     def _write(self, response: Response) -> None:
         payload = response.encoded()
         self.send_response(response.status)
-        headers = {"x-ms-request-id": str(uuid.uuid4()), "x-ms-correlation-request-id": str(uuid.uuid4()),
-                   "Cache-Control": "no-cache", **response.headers}
+        azure = ({"x-ms-request-id": str(uuid.uuid4()), "x-ms-correlation-request-id": str(uuid.uuid4())}
+                 if self.server.azure_headers else {})
+        headers = {**azure, "Cache-Control": "no-cache", **response.headers}
         if payload and "Content-Type" not in headers:
             headers["Content-Type"] = "application/json; charset=utf-8"
         for name, value in headers.items():
@@ -173,9 +199,10 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, name: str, route: Route, recorder: Recorder, context: ssl.SSLContext):
+    def __init__(self, name: str, route: Route, recorder: Recorder, context: ssl.SSLContext,
+                 azure_headers: bool = True):
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.name, self.route, self.recorder = name, route, recorder
+        self.name, self.route, self.recorder, self.azure_headers = name, route, recorder, azure_headers
         self.socket = context.wrap_socket(self.socket, server_side=True)
 
     def handle_error(self, request: Any, client_address: Any) -> None:  # a client hanging up is not an error here
@@ -204,13 +231,16 @@ class HttpsServers:
         cert.private_key_pem.write_to_path(key_path)
         return cert_path, key_path
 
-    def start(self, name: str, route: Route) -> int:
-        server = _Server(name, route, self._recorder, self._context)
+    def start(self, name: str, route: Route, azure_headers: bool = True) -> int:
+        """Serve `route` on a free port (returned); `azure_headers`: add Azure's x-ms-*-id headers to every
+        answer (services that are not Azure's, GitHub or a webhook receiver, do not send them)."""
+        server = _Server(name, route, self._recorder, self._context, azure_headers)
         threading.Thread(target=server.serve_forever, args=(0.05,), name=f"emulator-{name}", daemon=True).start()
         self._servers.append(server)
         return server.server_address[1]
 
     def stop(self) -> None:
+        self._recorder.stopping.set()
         for server in self._servers:
             server.shutdown()
             server.server_close()
