@@ -31,6 +31,7 @@ demo: setup
 	$(BIN)/python -m local.cli demo
 
 test: setup
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 serve: setup

@@ -289,14 +289,16 @@ async def test_an_app_service_principal_is_the_same_person_as_its_token(api, iss
     assert answer.status_code == 401 and "names no tenant id" in answer.json()["message"]
 
 
-async def test_an_expired_approval_is_refused_and_the_incident_cancelled(api, issuer, cache, app_env, monkeypatch):
+async def test_an_expired_approval_is_refused_and_the_incident_cancelled(api, issuer, cache, app_env):
     from shared import services
+    from shared.config import Settings
+    from tests.support.clock import FakeClock
 
-    monkeypatch.setenv("RESPONDER_APPROVAL_TTL", "1s")
-    services.forget()
+    clock = FakeClock()
+    services.use(services.Services(Settings.from_env(app_env), clock=clock, sleep=clock.sleep))
     server, client = cache
     requested = (await api.post("/api/actions", json=full_flush(server), headers=issuer.headers(OPERATOR))).json()
-    await asyncio.sleep(1.3)
+    clock.advance(minutes=30, seconds=1)  # RESPONDER_APPROVAL_TTL: 30 minutes
     url = f"/api/incidents/{requested['incident_id']}"
     answer = await api.post(f"{url}/approve", headers=issuer.headers(APPROVER, name="bob"))
     assert answer.status_code == 409 and answer.json()["error"] == "approval_expired"

@@ -1,4 +1,6 @@
-"""Layers you can check: the decision modules import no SDK, and function_app imports no heavy SDK at start-up."""
+"""Layers you can check: the decision modules import no SDK, function_app imports no heavy SDK at start-up and
+nothing of the local tools, the triggers' only Azure import is azure.functions. (The import contracts
+themselves are in .importlinter, run by `make test`; these are what they cannot say.)"""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("azure.mgmt", "azure.data", "azure.storage", "azure.identity", "azure.keyvault", "azure.monitor",
-         "azure.core", "redis", "httpx", "aiohttp")
+         "azure.core", "redis", "httpx", "aiohttp", "jwt", "psycopg")
+LOCAL_TOOLS = ("local", "tests", "croniter", "trustme")
 
 
 def loaded_after(statement: str, env: dict[str, str] | None = None) -> set[str]:
@@ -21,8 +24,10 @@ def loaded_after(statement: str, env: dict[str, str] | None = None) -> set[str]:
 
 
 def test_decision_modules_import_no_sdk():
-    modules = loaded_after("import shared.decide.events, shared.decide.alert_schemas, shared.decide.rules, shared.decide.plan, shared.decide.status")
-    assert not [m for m in modules if m.startswith(HEAVY)]
+    decide = sorted(f"shared.decide.{path.stem}" for path in (ROOT / "shared" / "decide").glob("*.py")
+                    if path.stem != "__init__")
+    modules = loaded_after(f"import {', '.join(decide)}")
+    assert len(decide) >= 10 and not [m for m in modules if m.startswith(HEAVY)]
 
 
 def test_function_app_start_up_imports_no_heavy_sdk(tmp_path):
@@ -31,6 +36,25 @@ def test_function_app_start_up_imports_no_heavy_sdk(tmp_path):
     modules = loaded_after("import function_app", {"AzureWebJobsStorage": "UseDevelopmentStorage=true",
                                                    "RESPONDER_QUEUE": "runs", "RESPONDER_RULES_PATH": str(rules)})
     assert not [m for m in modules if m.startswith(HEAVY)]
+    assert not [m for m in modules if m.split(".")[0] in LOCAL_TOOLS]  # local/ is not even deployed
+
+
+def test_the_triggers_import_nothing_of_azure_but_azure_functions():
+    import ast
+
+    found = []
+    for path in (ROOT / "blueprints").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{path.name}: {name}" for name in names
+                      if name.split(".")[0] == "azure" and not name.startswith("azure.functions")]
+    assert found == []
+
+
+def test_the_local_tools_are_left_out_of_the_deployment():
+    ignored = (ROOT / ".funcignore").read_text().split()
+    assert {"local", "tests", "bench"} <= set(ignored)
 
 
 _TRY_A_TRIGGER = """

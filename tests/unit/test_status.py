@@ -33,10 +33,43 @@ def test_repeating_the_current_status_is_a_no_op():
         assert transition(status, status) is status
 
 
-def test_every_status_has_a_row_and_final_ones_lead_nowhere():
-    assert set(ALLOWED) == set(Status)
-    assert all(ALLOWED[status] == frozenset() for status in FINAL)
-    assert all(is_final(status) == (status in FINAL) for status in Status)
+def _reachable(start, table) -> set:
+    seen, frontier = {start}, [start]
+    while frontier:
+        for nxt in table[frontier.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                frontier.append(nxt)
+    return seen
+
+
+def test_every_incident_status_is_reachable_and_can_still_end():
+    """No status the table cannot reach, and none from which an incident can never end (a dead end would leave
+    it open for ever, with the reconciler re-driving it)."""
+    assert _reachable(Status.ACCEPTED, ALLOWED) == set(Status)
+    for status in set(Status) - FINAL:
+        assert _reachable(status, ALLOWED) & FINAL, f"{status} can never end"
+    assert not any(Status.ACCEPTED in ALLOWED[status] for status in Status)  # nothing goes back to the start
+
+
+def test_every_step_state_is_reachable_and_ends():
+    from shared.decide.status import STEP_ALLOWED, STEP_ENDED, StepState
+
+    assert _reachable(StepState.PENDING, STEP_ALLOWED) == set(StepState)
+    for state in set(StepState) - STEP_ENDED:
+        assert _reachable(state, STEP_ALLOWED) & STEP_ENDED, f"{state} can never end"
+    assert not any(StepState.PENDING in STEP_ALLOWED[state] for state in StepState)
+
+
+def test_a_step_moves_forward_only():
+    from shared.decide.status import StepState, step_transition
+
+    assert step_transition("waiting", "running") is StepState.RUNNING
+    assert step_transition("delayed", "failed") is StepState.FAILED
+    for ended, wanted in (("done", "running"), ("skipped", "running"), ("failed", "running"),
+                          ("escalated", "waiting"), ("running", "pending"), ("pending", "done")):
+        with pytest.raises(TransitionRefused, match=f"cannot move a step from {ended} to {wanted}"):
+            step_transition(ended, wanted)
 
 
 def test_an_unknown_status_is_refused():
