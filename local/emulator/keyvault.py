@@ -169,9 +169,7 @@ class KeyVault:
         chosen = versions[-1] if not version else next((v for v in versions if v.id == version), None)
         if chosen is None:
             return self._not_found(f"{name}/{version}")
-        if request.method == "PATCH":
-            if not version:
-                return _error(400, "BadParameter", "Updating a secret needs its version in the path.")
+        if request.method == "PATCH":  # without a version: the newest one
             return self._update(request, shown, chosen)
         if not chosen.enabled:
             return _error(403, "Forbidden", "Operation get is not allowed on a disabled secret.", "SecretDisabled")
