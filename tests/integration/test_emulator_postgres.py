@@ -36,7 +36,7 @@ def shared_emulator():
 
 @pytest.fixture
 def emu(shared_emulator):
-    shared_emulator.postgres.scenario = PostgresScenario()
+    shared_emulator.postgres.scenario = PostgresScenario(restore_seconds=0)  # the real copy's time is enough
     shared_emulator.recorder.faults.clear()
     yield shared_emulator
     shared_emulator.postgres.scenario = PostgresScenario()  # lets a test's pending restores finish
