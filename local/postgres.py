@@ -144,13 +144,18 @@ class PostgresServer:
             recovery["recovery_target"] = "immediate"
         else:
             recovery["recovery_target_time"] = point.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f+00")
-        server._launch(recovery, timeout)
-        deadline = time.monotonic() + timeout
-        with server.connect() as connection:
-            while connection.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the restored server on {host} did not leave recovery: {server.log_tail()}")
-                time.sleep(0.02)
+        try:
+            server._launch(recovery, timeout)
+            deadline = time.monotonic() + timeout
+            with server.connect() as connection:
+                while connection.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"the restored server on {host} did not leave recovery: "
+                                           f"{server.log_tail()}")
+                    time.sleep(0.02)
+        except BaseException:
+            server.remove()
+            raise
         return server
 
     def _launch(self, extra: dict[str, str], timeout: float) -> None:
