@@ -12,18 +12,22 @@ The services that are not Azure's start on first use, each on its own HTTPS serv
 GitHub REST stand-in (`emu.github`, `emu.github_url`), a Static Web App served by its deploy workflow
 (`emu.add_static_web_app`), and the notice receivers (`emu.teams`, `emu.slack`). They live by `emu.clock`
 (the wall clock, or a `ManualClock` a test moves: `Emulator(clock=ManualClock())`).
+PostgreSQL flexible servers are real PostgreSQL databases (`add_postgres_server`, postgres.py), restored to a
+point in time for real; App Service app settings can be Key Vault references (`add_app(app_settings=...)`).
 """
 
 from __future__ import annotations
 
 import tempfile
 import threading
+from datetime import timedelta
 from typing import Any
 
 from local.emulator.clock import Clock, ManualClock, SystemClock
 from local.emulator.github import GitHub
 from local.emulator.github_workflows import Outcome, Workflow, WorkflowFile, WorkflowInput
 from local.emulator.keyvault import TENANT, KeyVault
+from local.emulator.postgres import FlexibleServer, PostgreSQLFlexible
 from local.emulator.server import Fault, HttpsServers, Recorder, Request, Response, arm_error
 from local.emulator.slack import SlackWebhooks
 from local.emulator.staticwebapp import StaticWebApp
@@ -56,6 +60,8 @@ class Emulator:
         self.vault = KeyVault(expected_token=expected_token)
         self.vault_port = self._servers.start("keyvault", self.vault.route)
         self.vault.base_url = self.vault_url
+        self.web.vault = self.vault
+        self.postgres = PostgreSQLFlexible(lambda: self.arm_url)
         self.jwks: dict[str, Any] = {"keys": []}
         self.login_port = self._servers.start("login", self._route_login)
 
@@ -131,6 +137,7 @@ class Emulator:
         self.stop()
 
     def stop(self) -> None:
+        self.postgres.stop()
         self._servers.stop()
         self._scratch.cleanup()
 
@@ -138,12 +145,15 @@ class Emulator:
     def add_app(self, name: str, *, production: str, staging: str | None = None, broken: set[str] = frozenset(),
                 image: str = "augeo.azurecr.io/augeo-backend", changed_minutes_ago: float | None = 10,
                 kind: AppKind = "container", reused_tag: str | None = None, reports_version: bool = True,
-                resource_group: str = RESOURCE_GROUP, subscription: str = SUBSCRIPTION) -> Site:
+                resource_group: str = RESOURCE_GROUP, subscription: str = SUBSCRIPTION,
+                app_settings: dict[str, str] | None = None) -> Site:
         """An App Service with a production slot (and a staging slot if `staging` is given); production last
         changed `changed_minutes_ago` (a swap from staging), or never if None. `kind`: a single container
         (`DOCKER|image:tag`), a Linux code app (`PYTHON|3.11`, releases told apart by deployments and /health)
         or a sidecar app (`SITECONTAINERS`, the image in sites/sitecontainers); `reused_tag`: every release of a
-        container app deployed as `image:<reused_tag>` (say `latest`); `reports_version`: /health names it."""
+        container app deployed as `image:<reused_tag>` (say `latest`); `reports_version`: /health names it;
+        `app_settings`: every slot's, Key Vault references resolved as the app started (`DATABASE_URL` is what
+        /health/detailed connects with)."""
         site = Site(subscription, resource_group, name, image, kind=kind, reused_tag=reused_tag,
                     reports_version=reports_version)
         age = changed_minutes_ago if changed_minutes_ago is not None else 30 * 24 * 60
@@ -158,7 +168,22 @@ class Emulator:
             site.last_swap = {"timestampUtc": iso(when), "sourceSlotName": "staging",
                               "destinationSlotName": "production"}
         self.web.scenario.broken_releases |= set(broken)
-        return self.web.add_site(site)
+        self.web.add_site(site)
+        if app_settings is not None:
+            self.web.set_app_settings(name, app_settings)
+        return site
+
+    def add_postgres_server(self, name: str, *, database: str = "augeo", user: str = "augeoadmin",
+                            password: str, sql: str = "", location: str = "eastus",
+                            history: timedelta = timedelta(days=7), retention_days: int = 7,
+                            tags: dict[str, str] | None = None, resource_group: str = RESOURCE_GROUP,
+                            subscription: str = SUBSCRIPTION) -> FlexibleServer:
+        """A Ready flexible server that is a real PostgreSQL: `database` owned by its administrator login
+        `user` (with `password`), `sql` run in it as that user; it claims `history` of backups before now.
+        `server.url(database, user, password)` is its connection string; `server.execute(sql)` runs SQL."""
+        return self.postgres.add_server(subscription, resource_group, name, database=database, user=user,
+                                        password=password, sql=sql, location=location, history=history,
+                                        retention_days=retention_days, tags=tags)
 
     def issue_cert(self, *hosts: str) -> tuple[str, str]:
         """A TLS server certificate the app trusts (same CA as the emulator): (cert path, key path)."""
@@ -198,9 +223,10 @@ class Emulator:
         if "api-version" not in request.query:
             return arm_error(400, "MissingApiVersionParameter",
                              "The api-version query parameter (?api-version=) is required for all requests.")
-        response = self.web.route(request)
-        if response is not None:
-            return response
+        for service in (self.web, self.postgres):
+            response = service.route(request)
+            if response is not None:
+                return response
         return arm_error(404, "NoRegisteredProviderFound", f"No registered resource provider found for {request.path}.")
 
     def _route_login(self, request: Request) -> Response:

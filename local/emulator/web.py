@@ -14,7 +14,17 @@ Where Azure's behaviour is not documented the stricter choice is made, and said 
   * Microsoft.Web's own refusals (409 another operation in progress, 400 bad request, a failed swap) use its
     legacy body `{"Code", "Message", "Target", "Details": [..., {"ErrorEntity": {...}}], "Innererror"}`, which the
     SDK cannot parse (it reports "Operation returned an invalid status 'Conflict'"); ARM's own front door errors
-    (authentication, api-version, resource not found) use ARM's `{"error": {"code", "message"}}`.
+    (authentication, api-version, resource not found) use ARM's `{"error": {"code", "message"}}`;
+  * Key Vault references (references.py): the running app keeps the values it started with. A restart starts it
+    with the cached resolutions, refetched only once older than the cache's 24 h (App Service documents the
+    24 h; that a plain restart does not refetch is the strict reading of user reports); the references refresh
+    (`POST config/configreferences/appsettings/refresh`, undocumented in the spec) answers 200 with no body and
+    refetches shortly after (`reference_refresh_seconds`), without restarting: read the references until
+    `activeVersion` is the version you wrote, then restart. Changing the app settings refetches at once and
+    restarts the app, as App Service does. App settings stay with their slot in a swap (the docs advise slot
+    settings for references);
+  * `/health/detailed` of a slot whose app settings name a database (`Site.database_setting`, `DATABASE_URL`)
+    connects for real to the database that setting's value, as the running app sees it, names.
 """
 
 from __future__ import annotations
@@ -27,9 +37,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Literal
 
+from local.emulator import references
+from local.emulator.keyvault import KeyVault
 from local.emulator.server import Request, Response, arm_error
 
-API_VERSIONS = {"2025-05-01", "2024-11-01", "2024-04-01", "2023-12-01", "2023-01-01", "2022-09-01"}
+# 2022-03-01: the version Microsoft's docs give for the Key Vault references refresh.
+API_VERSIONS = {"2025-05-01", "2024-11-01", "2024-04-01", "2023-12-01", "2023-01-01", "2022-09-01", "2022-03-01"}
 _SITE = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.web/sites/(?P<name>[^/]+)"
     r"(?:/slots/(?P<slot>[^/]+))?(?P<rest>/.*)?$", re.IGNORECASE)
@@ -68,6 +81,9 @@ class Slot:
     restarting_until: float = 0.0
     restarts: int = 0
     deployments: list[dict[str, Any]] = field(default_factory=list)
+    app_settings: dict[str, str] = field(default_factory=dict)  # as written (references unresolved)
+    references: dict[str, references.Resolution] = field(default_factory=dict)  # the cache, by setting name
+    environment: dict[str, str] = field(default_factory=dict)  # what the running app sees
 
 
 @dataclass
@@ -88,6 +104,7 @@ class Site:
     busy_operation: str = "Update"
     busy_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     busy_since: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    database_setting: str = "DATABASE_URL"  # the app setting /health/detailed connects with
 
     @property
     def id(self) -> str:
@@ -124,6 +141,8 @@ class WebScenario:
     swap_failure: dict[str, Any] | None = None
     restart_seconds: float = 0.2
     retry_after: str | None = None  # Retry-After on the swap's 202 and its polls; None: not sent (strict)
+    reference_refresh_seconds: float = 0.2  # a references refresh refetches this long after it was asked
+    reference_cache_seconds: float = 24 * 3600  # a restart refetches the references cached longer than this
 
 
 class AppService:
@@ -133,6 +152,8 @@ class AppService:
         self.operations: dict[str, Operation] = {}
         self.scenario = WebScenario()
         self.lock = threading.RLock()
+        self.vault: KeyVault | None = None  # where Key Vault references resolve
+        self.clock: Callable[[], float] = time.time
 
     # ----- scenario set-up -------------------------------------------------------------------------
     def add_site(self, site: Site) -> Site:
@@ -145,6 +166,42 @@ class AppService:
 
     def healthy(self, site: Site, slot: Slot) -> bool:
         return slot.release not in self.scenario.broken_releases and time.monotonic() >= slot.restarting_until
+
+    def set_app_settings(self, name: str, settings: dict[str, str], slot: str | None = None) -> None:
+        """Write the app settings of one slot (every slot when None) and start the app with them, references
+        resolved now: the state of an app that has been running with these settings."""
+        with self.lock:
+            site = self.site(name)
+            for slot_name, target in site.slots.items():
+                if slot is None or slot_name == slot:
+                    target.app_settings = dict(settings)
+                    self._refetch(target)
+                    self._start(target)
+
+    def age_references(self, name: str, seconds: float, slot: str = "production") -> None:
+        """Let `seconds` pass for the reference cache of a slot (its next restart refetches once it is stale)."""
+        with self.lock:
+            for resolution in self.site(name).slots[slot].references.values():
+                resolution.resolved_at -= seconds
+
+    def _refetch(self, slot: Slot, only_stale: bool = False) -> None:
+        now = self.clock()
+        for key, value in slot.app_settings.items():
+            cached = slot.references.get(key)
+            if not references.is_reference(value):
+                continue
+            if only_stale and cached and cached.reference == value and \
+                    now - cached.resolved_at < self.scenario.reference_cache_seconds:
+                continue
+            slot.references[key] = references.resolve(value, self.vault, now) if self.vault else \
+                references.Resolution(value, "VaultNotFound", value, details="no Key Vault in this emulator")
+        for key in set(slot.references) - {k for k, v in slot.app_settings.items() if references.is_reference(v)}:
+            del slot.references[key]
+
+    def _start(self, slot: Slot) -> None:
+        """The app (re)starts: it reads its settings, references as last resolved."""
+        slot.environment = {key: slot.references[key].value if key in slot.references else value
+                            for key, value in slot.app_settings.items()}
 
     def hold(self, name: str, seconds: float = 0.0, operation: str = "Update", writes: int = 0) -> None:
         """Another operation (a deployment, a config change) runs on the site for `seconds`, or for the next
@@ -198,7 +255,12 @@ class AppService:
         if rest == "/deployments" and method == "GET":
             return Response(200, {"value": [self._deployment_body(site, slot, d) for d in slot.deployments],
                                   "nextLink": None})
-        writes = {("/config/web", "PUT"), ("/config/web", "PATCH"), ("/slotsswap", "POST"), ("/restart", "POST")}
+        if rest == "/config/appsettings/list" and method == "POST":
+            return Response(200, self._settings_body(site, slot))
+        if rest.startswith("/config/configreferences/appsettings") and method == "GET":
+            return self._references(request, site, slot, rest)
+        writes = {("/config/web", "PUT"), ("/config/web", "PATCH"), ("/slotsswap", "POST"), ("/restart", "POST"),
+                  ("/config/appsettings", "PUT"), ("/config/configreferences/appsettings/refresh", "POST")}
         if (rest, method) in writes:
             busy = self._busy(site)
             if busy is not None:
@@ -208,14 +270,61 @@ class AppService:
         if rest == "/slotsswap" and method == "POST":
             return self._swap(request, site, slot)
         if rest == "/restart" and method == "POST":
-            slot.restarting_until = time.monotonic() + self.scenario.restart_seconds
-            slot.restarts += 1
+            self._restart(slot)
             if request.query.get("synchronous", "").lower() == "true":
                 time.sleep(self.scenario.restart_seconds)
             return Response(200)
-        known = ("", "/config/web", "/slotsswap", "/restart", "/deployments", "/sitecontainers")
+        if rest == "/config/appsettings" and method == "PUT":
+            body = request.body if isinstance(request.body, dict) else {}
+            properties = body.get("properties")
+            if not isinstance(properties, dict) or not all(isinstance(v, str) for v in properties.values()):
+                return web_error(400, "BadRequest", "The app settings must be {\"properties\": {name: string}}.",
+                                 "04022")
+            slot.app_settings = dict(properties)
+            self._refetch(slot)  # a configuration change refetches every reference and restarts the app
+            self._restart(slot, refetch=False)
+            return Response(200, self._settings_body(site, slot))
+        if rest == "/config/configreferences/appsettings/refresh" and method == "POST":
+            timer = threading.Timer(self.scenario.reference_refresh_seconds, self._refresh, (slot,))
+            timer.daemon = True
+            timer.start()
+            return Response(200)
+        known = ("", "/config/web", "/slotsswap", "/restart", "/deployments", "/sitecontainers",
+                 "/config/appsettings", "/config/appsettings/list", "/config/configreferences/appsettings",
+                 "/config/configreferences/appsettings/refresh")
         return arm_error(405 if rest in known else 404, "NotSupported" if rest else "NotFound",
                          f"{method} {request.path} is not supported here")
+
+    def _restart(self, slot: Slot, refetch: bool = True) -> None:
+        """The app stops and starts again with its cached references (refetching those cached too long)."""
+        slot.restarting_until = time.monotonic() + self.scenario.restart_seconds
+        slot.restarts += 1
+        if refetch:
+            self._refetch(slot, only_stale=True)
+        self._start(slot)
+
+    def _refresh(self, slot: Slot) -> None:
+        with self.lock:
+            self._refetch(slot)
+
+    def _settings_body(self, site: Site, slot: Slot) -> dict[str, Any]:
+        prefix = site.id + ("" if slot.name == "production" else f"/slots/{slot.name}")
+        return {"id": f"{prefix}/config/appsettings", "name": "appsettings", "type": "Microsoft.Web/sites/config",
+                "properties": dict(slot.app_settings)}
+
+    def _references(self, request: Request, site: Site, slot: Slot, rest: str) -> Response:
+        config_id = site.id + ("" if slot.name == "production" else f"/slots/{slot.name}") + "/config"
+        key = rest.removeprefix("/config/configreferences/appsettings").strip("/")
+        if not key:
+            return Response(200, {"value": [references.reference_body(config_id, name, resolution)
+                                            for name, resolution in slot.references.items()], "nextLink": None})
+        if key == "refresh":
+            return arm_error(405, "NotSupported", f"GET {request.path} is not supported here")
+        wanted = request.path.rstrip("/").rsplit("/", 1)[-1]  # the key as sent (rest is lower-cased)
+        found = next((name for name in slot.references if name.lower() == wanted.lower()), None)
+        if found is None:
+            return arm_error(404, "NotFound", f"App setting '{wanted}' of '{site.name}' is not a Key Vault reference.")
+        return Response(200, references.reference_body(config_id, found, slot.references[found]))
 
     def _busy(self, site: Site) -> Response | None:
         """409 in App Service's words while a swap or another operation runs on the site."""
@@ -398,6 +507,10 @@ class AppService:
             if slot.release in self.scenario.broken_releases:
                 return Response(503, {"status": "unhealthy", **version,
                                       "checks": {"database": "error: relation \"orders_v2\" does not exist"}})
+            if request.path.rstrip("/") == "/health/detailed" and site.database_setting in slot.app_settings:
+                ok, checks = references.database_check(slot.environment.get(site.database_setting))
+                return Response(200 if ok else 503, {"status": "healthy" if ok else "unhealthy", **version,
+                                                     "slot": slot.name, "checks": checks})
             return Response(200, {"status": "healthy", **version, "slot": slot.name})
 
         return route
