@@ -14,7 +14,11 @@ from __future__ import annotations
 import tempfile
 from typing import Any
 
+from local.emulator.activity_log import ActivityLog
+from local.emulator.arm_resources import ResourceGroup, ResourceWorld
+from local.emulator.deployments import Deployments
 from local.emulator.keyvault import TENANT, KeyVault
+from local.emulator.resource_graph import ResourceGraph
 from local.emulator.server import Fault, HttpsServers, Recorder, Request, Response, arm_error
 from local.emulator.web import AppKind, AppService, Site, Slot, deployment_record, iso, recent
 
@@ -22,7 +26,7 @@ SUBSCRIPTION = "34adfa4f-cedf-4dc0-ba29-b6d1a69ab345"
 RESOURCE_GROUP = "augeo-production-rg"
 EMULATOR_TOKEN = "emulator-token"  # what shared.adapters.azure.EmulatorCredential presents
 
-__all__ = ["Emulator", "Fault", "Request", "RESOURCE_GROUP", "SUBSCRIPTION", "Site"]
+__all__ = ["Emulator", "Fault", "Request", "RESOURCE_GROUP", "ResourceGroup", "SUBSCRIPTION", "Site"]
 
 
 class Emulator:
@@ -33,8 +37,14 @@ class Emulator:
         self.ca_path = self._servers.ca_path
         self.expected_token = expected_token
         self.web = AppService(lambda: self.arm_url)
-        self.arm_port = self._servers.start("arm", self._route_arm)
         self.vault = KeyVault(expected_token=expected_token)
+        # Resource groups as property bags, with the change log and activity log of every write: deployments
+        # change them, Resource Graph and the activity log answer from them.
+        self.resources = ResourceWorld()
+        self.deployments = Deployments(self.resources, lambda: self.arm_url, self._vault_secret)
+        self.resource_graph = ResourceGraph(self.resources)
+        self.activity_log = ActivityLog(self.resources, lambda: self.arm_url)
+        self.arm_port = self._servers.start("arm", self._route_arm)
         self.vault_port = self._servers.start("keyvault", self.vault.route)
         self.vault.base_url = self.vault_url
         self.jwks: dict[str, Any] = {"keys": []}
@@ -89,6 +99,38 @@ class Emulator:
         self.web.scenario.broken_releases |= set(broken)
         return self.web.add_site(site)
 
+    def add_resource_group(self, name: str = RESOURCE_GROUP, location: str = "eastus",
+                           subscription: str = SUBSCRIPTION) -> ResourceGroup:
+        """A resource group for deployments (empty: its resources come from deployments added to its history,
+        `deployments.add`, or from `resources.put`)."""
+        return self.resources.add_group(subscription, name, location)
+
+    def vault_resource_id(self, name: str = "augeo-kv", resource_group: str = RESOURCE_GROUP,
+                          subscription: str = SUBSCRIPTION) -> str:
+        """An ARM id for the emulated Key Vault, for deployment parameters that reference its secrets (every
+        vault id reaches the one emulated vault)."""
+        return f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.KeyVault/vaults/{name}"
+
+    def _vault_secret(self, reference: dict[str, Any], parameter: str) -> str:
+        """Resolve a deployment parameter's Key Vault reference as ARM does, in ARM's words when it cannot."""
+        from local.emulator.templates import TemplateError
+
+        name, version = str(reference.get("secretName", "")), reference.get("secretVersion")
+        if not isinstance(reference.get("keyVault"), dict) or not reference["keyVault"].get("id") or not name:
+            raise TemplateError(f"The parameter '{parameter}' has an invalid Key Vault reference: it needs "
+                                f"keyVault.id and secretName.", "InvalidDeploymentParameterKeyVaultReference")
+        versions = self.vault.secrets.get(name.lower()) or []
+        chosen = versions[-1] if versions and not version else next((v for v in versions if v.id == version), None)
+        if chosen is None:
+            raise TemplateError(f"The secret of KeyVault parameter '{parameter}' cannot be retrieved. Http status "
+                                f"code: 'NotFound'. Error message: 'A secret with (name/id) {name} was not found in "
+                                f"this key vault. If you recently deleted this secret you may be able to recover it "
+                                f"using the correct recovery command. For help resolving this issue, please see "
+                                f"https://go.microsoft.com/fwlink/?linkid=2125182'. Please see "
+                                f"https://aka.ms/arm-keyvault for usage details.",
+                                "KeyVaultParameterReferenceSecretRetrieveFailed")
+        return chosen.value
+
     def issue_cert(self, *hosts: str) -> tuple[str, str]:
         """A TLS server certificate the app trusts (same CA as the emulator): (cert path, key path)."""
         return self._servers.issue_cert(self._scratch.name, *hosts)
@@ -127,9 +169,10 @@ class Emulator:
         if "api-version" not in request.query:
             return arm_error(400, "MissingApiVersionParameter",
                              "The api-version query parameter (?api-version=) is required for all requests.")
-        response = self.web.route(request)
-        if response is not None:
-            return response
+        for service in (self.web, self.deployments, self.resource_graph, self.activity_log):
+            response = service.route(request)
+            if response is not None:
+                return response
         return arm_error(404, "NoRegisteredProviderFound", f"No registered resource provider found for {request.path}.")
 
     def _route_login(self, request: Request) -> Response:
