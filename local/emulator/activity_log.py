@@ -144,7 +144,6 @@ def event_body(event: ActivityEvent) -> dict[str, Any]:
     return {
         "authorization": {"action": event.operation, "scope": event.resource_id},
         "caller": event.caller,
-        "channels": "Operation",
         "claims": claims,
         "correlationId": event.correlation_id,
         "description": "",

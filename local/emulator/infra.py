@@ -89,3 +89,33 @@ def stack_parameters(release: str, *, app: str = APP, workers: int = 2, postgres
     elif password is not None:
         parameters["postgresAdminPassword"] = {"value": password}
     return parameters
+
+
+def add_stack_history(emulator: Any, resource_group: str | None = None) -> dict[str, str]:
+    """The production stack's deployment history, oldest first: `baseline` (v1.2.1, 3 days ago) and
+    `release-v1.2.2` (5 hours ago), both good; `hotfix-db-sku` (25 minutes ago), which ARM reports Succeeded but
+    which broke production (v1.2.3, the PostgreSQL server shrunk to Standard_B1ms, checkout-v2 switched on);
+    `release-v1.2.4` (10 minutes ago), Failed with a Conflict on the PostgreSQL server. Names sort differently
+    from times, as a list does not come in time order. Returns {role: name}."""
+    from local.emulator import RESOURCE_GROUP, SUBSCRIPTION
+    from local.emulator.deployments import Failure
+
+    group = resource_group or RESOURCE_GROUP
+    if emulator.resources.group(SUBSCRIPTION, group) is None:
+        emulator.add_resource_group(group)
+    if not emulator.vault.secrets.get(VAULT_SECRET):
+        emulator.vault.set(VAULT_SECRET, "Pg-admin-0nly-in-the-vault")
+    vault_id = emulator.vault_resource_id()
+    history = (("baseline", stack_parameters("v1.2.1", vault_id=vault_id), 3 * 24 * 60, "Succeeded", None),
+               ("release-v1.2.2", stack_parameters("v1.2.2", vault_id=vault_id), 5 * 60, "Succeeded", None),
+               ("hotfix-db-sku", stack_parameters("v1.2.3", vault_id=vault_id, postgres_sku="Standard_B1ms",
+                                                  feature_flags="checkout-v2=on"), 25, "Succeeded", None),
+               ("release-v1.2.4", stack_parameters("v1.2.4", vault_id=vault_id, postgres_sku="Standard_B1ms",
+                                                   feature_flags="checkout-v2=on"), 10, "Failed",
+                Failure("Conflict", "The server 'augeo-production-api-pg' is busy with another operation. Please "
+                                    "try your operation later.", resource=f"{APP}-pg")))
+    for name, parameters, minutes_ago, state, error in history:
+        emulator.deployments.add(group, name, stack_template(), parameters, subscription=SUBSCRIPTION,
+                                 state=state, minutes_ago=minutes_ago, error=error)
+    return {"last_good": "release-v1.2.2", "bad": "hotfix-db-sku", "failed": "release-v1.2.4",
+            "first": "baseline"}
