@@ -35,9 +35,10 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Literal
 
 from local.emulator.arm_resources import (RESPONDER_PRINCIPAL, ArmResource, ResourceGroup, ResourceWorld,
-                                          arm_time, flatten, utcnow)
+                                          arm_time, utcnow)
 from local.emulator.server import Request, Response, arm_error
 from local.emulator.templates import DesiredResource, Evaluated, TemplateError, evaluate, template_hash
+from local.emulator.whatif import not_in_template, secret_values, what_if_changes, without
 
 API_VERSIONS = {"2026-06-01", "2025-04-01", "2024-11-01", "2024-07-01", "2024-03-01", "2023-07-01", "2022-09-01",
                 "2021-04-01", "2020-10-01", "2020-06-01"}
@@ -328,17 +329,17 @@ class Deployments:
         failure = deployment.failure if state == "Failed" else None
         applied: list[str] = []
         if apply and (failure is None or failure.resource is not None):
-            secrets = _secret_values(deployment.evaluated)
+            secrets = secret_values(deployment.evaluated)
             for resource in deployment.evaluated.resources:
                 if failure is not None and resource.name.split("/")[-1] == failure.resource.split("/")[-1]:
                     continue
                 self.world.put(deployment.group, resource.type, resource.name, location=resource.location,
-                               properties=_without(resource.properties, secrets), tags=resource.tags,
+                               properties=without(resource.properties, secrets), tags=resource.tags,
                                sku=resource.sku, kind=resource.kind, api_version=resource.api_version,
                                by=deployment.by, at=at, correlation_id=deployment.correlation_id)
                 applied.append(resource.id)
             if failure is None and deployment.mode == "Complete":
-                for gone in self._not_in_template(deployment.group, deployment.evaluated):
+                for gone in not_in_template(self.world, deployment.group, deployment.evaluated):
                     self.world.delete(gone.id, by=deployment.by, at=at, correlation_id=deployment.correlation_id)
         deployment.state, deployment.ended, deployment.output_resources = state, at, applied
         if failure is not None:
@@ -354,12 +355,6 @@ class Deployments:
         self.world.log(_as_resource(deployment), "Microsoft.Resources/deployments/write", by=deployment.by,
                        at=at, correlation_id=deployment.correlation_id, method="PUT", status=state,
                        status_code="OK" if state == "Succeeded" else "Conflict", begin=False)
-
-    def _not_in_template(self, group: ResourceGroup, evaluated: Evaluated) -> list[ArmResource]:
-        """Top-level resources of the group the template does not declare (Complete mode deletes them; their
-        child resources go with them)."""
-        declared = {r.id.lower() for r in evaluated.resources}
-        return [r for r in self.world.in_group(group) if r.id.lower() not in declared and r.type.count("/") == 1]
 
     # ----- what-if ---------------------------------------------------------------------------------
     def _what_if(self, request: Request, group: ResourceGroup, name: str) -> Response:
@@ -382,7 +377,7 @@ class Deployments:
             result: dict[str, Any] = {"status": "Failed", "error": {"code": failure["code"],
                                                                     "message": failure["message"]}}
         else:
-            changes = self._changes(group, evaluated, mode)
+            changes = what_if_changes(self.world, group, evaluated, mode, self.scenario.whatif_overrides)
             if result_format == "ResourceIdOnly":
                 changes = [{k: v for k, v in c.items() if k in ("resourceId", "changeType", "unsupportedReason")}
                            for c in changes]
@@ -393,40 +388,6 @@ class Deployments:
         self._schedule(self.scenario.whatif_seconds, lambda w: setattr(w, "done", True), what_if)
         return Response(202, None, {"Location": self._location(group, "whatIf", token, name),
                                     "Retry-After": self.scenario.retry_after})
-
-    def _changes(self, group: ResourceGroup, evaluated: Evaluated, mode: str) -> list[dict[str, Any]]:
-        secrets = _secret_values(evaluated)
-        changes: list[dict[str, Any]] = []
-        for resource in evaluated.resources:
-            current = self.world.get(resource.id)
-            after = _without(_predicted(resource, current), secrets)
-            change: dict[str, Any] = {"resourceId": current.id if current else resource.id}
-            override = self.scenario.whatif_overrides.get(resource.type.lower())
-            if override is not None:
-                change["changeType"] = override[0]
-                if override[0] == "Unsupported":
-                    change["unsupportedReason"] = override[1]
-                if current is not None:
-                    change["before"] = current.body()
-            elif current is None:
-                change.update(changeType="Create", after=after)
-            else:
-                delta = property_delta(current.state(), {k: v for k, v in after.items()
-                                                         if k not in ("id", "name", "type", "apiVersion")})
-                change.update(changeType="Modify" if delta else "NoChange", before=current.body(), after=after)
-                if delta:
-                    change["delta"] = delta
-            changes.append(change)
-        deleting = {r.id.lower() for r in self._not_in_template(group, evaluated)} if mode == "Complete" else set()
-        declared = {r.id.lower() for r in evaluated.resources}
-        for existing in self.world.in_group(group):
-            key = existing.id.lower()
-            if key in declared:
-                continue
-            doomed = key in deleting or any(key.startswith(d + "/") for d in deleting)
-            changes.append({"resourceId": existing.id, "changeType": "Delete" if doomed else "Ignore",
-                            "before": existing.body()})
-        return changes
 
     # ----- long-running operation status -----------------------------------------------------------
     def _location(self, group: ResourceGroup, kind: str, token: str, name: str) -> str:
@@ -542,60 +503,6 @@ class Deployments:
         timer = threading.Timer(seconds, action, (subject,))
         timer.daemon = True
         timer.start()
-
-
-def property_delta(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
-    """What-if's `delta`: leaf paths (`properties.siteConfig.alwaysOn`, `sku.name`) that change, arrays compared
-    element by element as `Array` with indexed children, as ARM's what-if reports them."""
-    missing = object()
-    old, new = flatten(before), flatten(after)
-    delta: list[dict[str, Any]] = []
-    for path in sorted(set(old) | set(new)):
-        b, a = old.get(path, missing), new.get(path, missing)
-        if b == a:
-            continue
-        if b is missing:
-            delta.append({"path": path, "propertyChangeType": "Create", "after": a})
-        elif a is missing:
-            delta.append({"path": path, "propertyChangeType": "Delete", "before": b})
-        elif isinstance(a, list) and isinstance(b, list):
-            children = []
-            for index in range(max(len(a), len(b))):
-                if index >= len(b):
-                    children.append({"path": str(index), "propertyChangeType": "Create", "after": a[index]})
-                elif index >= len(a):
-                    children.append({"path": str(index), "propertyChangeType": "Delete", "before": b[index]})
-                elif a[index] != b[index]:
-                    children.append({"path": str(index), "propertyChangeType": "Modify", "before": b[index],
-                                     "after": a[index]})
-            delta.append({"path": path, "propertyChangeType": "Array", "children": children})
-        else:
-            delta.append({"path": path, "propertyChangeType": "Modify", "before": b, "after": a})
-    return delta
-
-
-def _predicted(resource: DesiredResource, current: ArmResource | None) -> dict[str, Any]:
-    body = resource.body()
-    if current is not None:  # ARM keeps the id and name as the resource was created
-        body.update(id=current.id, name=current.name, type=current.type)
-    return body
-
-
-def _secret_values(evaluated: Evaluated) -> set[str]:
-    shown = evaluated.parameters
-    return {json.dumps(value, sort_keys=True) for name, value in evaluated.values.items()
-            if "value" not in shown.get(name, {}) and value not in (None, "")}
-
-
-def _without(value: Any, secrets: set[str]) -> Any:
-    """`value` with every part that came from a secure parameter left out (write-only: never read back)."""
-    if not secrets:
-        return copy.deepcopy(value)
-    if isinstance(value, dict):
-        return {k: _without(v, secrets) for k, v in value.items() if json.dumps(v, sort_keys=True) not in secrets}
-    if isinstance(value, list):
-        return [_without(v, secrets) for v in value if json.dumps(v, sort_keys=True) not in secrets]
-    return value
 
 
 def _dependencies(resources: list[DesiredResource]) -> list[dict[str, Any]]:

@@ -124,6 +124,22 @@ async def test_complete_mode_what_if_deletes_what_the_template_leaves_out_and_is
     assert emulator.deployments.complete_mode_requests == ["whatIf check"]
 
 
+async def test_what_if_reports_what_it_cannot_predict_and_ids_only_when_asked(emulator, history):
+    emulator.deployments.scenario.whatif_overrides["microsoft.cache/redis"] = (
+        "Unsupported", "The resource type is not supported by what-if.")
+    body = _redeploy_body(emulator)
+    body["properties"]["whatIfSettings"] = {"resultFormat": "ResourceIdOnly"}
+    async with deployments_client(emulator) as client:
+        full = await (await client.deployments.begin_what_if(RESOURCE_GROUP, "check", _redeploy_body(emulator))
+                      ).result()
+        ids_only = await (await client.deployments.begin_what_if(RESOURCE_GROUP, "check", body)).result()
+    redis = next(c for c in full.properties.changes if c.resource_id.endswith(f"/{APP}-redis"))
+    assert (redis.change_type, redis.unsupported_reason) == ("Unsupported",
+                                                              "The resource type is not supported by what-if.")
+    assert all(c.before is None and c.after is None and c.delta is None for c in ids_only.properties.changes)
+    assert {c.change_type for c in ids_only.properties.changes} == {"Modify", "NoChange", "Unsupported"}
+
+
 def test_create_answers_201_with_location_and_retry_after_and_409_while_it_runs(emulator, history):
     emulator.deployments.scenario.deploy_seconds = None
     with https(emulator) as arm:
