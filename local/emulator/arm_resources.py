@@ -209,9 +209,9 @@ class ResourceWorld:
                          method="PUT")
             return new
 
-    def patch(self, resource_id_: str, *, properties: dict[str, Any] | None = None,
-              tags: dict[str, str] | None = None, sku: dict[str, Any] | None = None, by: str = RESPONDER_PRINCIPAL,
-              by_type: str = "User", client: str = "Azure Portal", at: datetime | None = None) -> ArmResource:
+    def patch(self, resource_id_: str, *, by: str, properties: dict[str, Any] | None = None,
+              tags: dict[str, str] | None = None, sku: dict[str, Any] | None = None, by_type: str = "User",
+              client: str = "Azure Portal", at: datetime | None = None) -> ArmResource:
         """Change some properties of an existing resource by hand (a person in the portal, say), recorded."""
         with self.lock:
             old = self.resources[resource_id_.lower()]

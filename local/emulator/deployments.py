@@ -135,6 +135,8 @@ class Deployments:
         """A deployment in the group's history, `minutes_ago` when it ended: a Succeeded one (or a Failed one with
         `error`, whose other resources were applied if `error.resource` names the one that failed) changes the
         resources as it did then, back-dated, so the change log and the activity log show it."""
+        if state == "Failed" and error is None:
+            raise ValueError("a Failed deployment in the history needs its `error` (a Failure)")
         with self.world.lock:
             group = self._group(subscription, resource_group)
             evaluated = evaluate(template, parameters, group, self._secret)

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from local.emulator.arm_resources import ResourceGroup, resource_id
+from local.emulator.arm_resources import TENANT, ResourceGroup, resource_id
 
 PARAMETER_TYPES = {"string": "String", "securestring": "SecureString", "int": "Int", "bool": "Bool",
                    "object": "Object", "secureobject": "SecureObject", "array": "Array"}
@@ -220,7 +220,7 @@ class _Context:
                     "type": "Microsoft.Resources/resourceGroups", "properties": {"provisioningState": "Succeeded"}}
         if function == "subscription":
             return {"id": f"/subscriptions/{self.group.subscription}", "subscriptionId": self.group.subscription,
-                    "tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47"}
+                    "tenantId": TENANT}
         if function == "resourceid":
             strings = [str(a) for a in args]
             type_at = next((i for i, a in enumerate(strings) if "/" in a and "." in a.split("/")[0]), None)
