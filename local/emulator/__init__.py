@@ -23,11 +23,15 @@ import threading
 from datetime import timedelta
 from typing import Any
 
+from local.emulator.activity_log import ActivityLog
+from local.emulator.arm_resources import ResourceGroup, ResourceWorld
 from local.emulator.clock import Clock, ManualClock, SystemClock
+from local.emulator.deployments import Deployments
 from local.emulator.github import GitHub
 from local.emulator.github_workflows import Outcome, Workflow, WorkflowFile, WorkflowInput
 from local.emulator.keyvault import TENANT, KeyVault
 from local.emulator.postgres import FlexibleServer, PostgreSQLFlexible
+from local.emulator.resource_graph import ResourceGraph
 from local.emulator.server import Fault, HttpsServers, Recorder, Request, Response, arm_error
 from local.emulator.slack import SlackWebhooks
 from local.emulator.staticwebapp import StaticWebApp
@@ -38,8 +42,8 @@ SUBSCRIPTION = "34adfa4f-cedf-4dc0-ba29-b6d1a69ab345"
 RESOURCE_GROUP = "augeo-production-rg"
 EMULATOR_TOKEN = "emulator-token"  # what shared.adapters.azure.EmulatorCredential presents
 
-__all__ = ["Emulator", "Fault", "ManualClock", "Outcome", "Request", "RESOURCE_GROUP", "SUBSCRIPTION", "Site",
-           "StaticWebApp", "WorkflowFile", "WorkflowInput"]
+__all__ = ["Emulator", "Fault", "ManualClock", "Outcome", "Request", "RESOURCE_GROUP", "ResourceGroup", "SUBSCRIPTION",
+           "Site", "StaticWebApp", "WorkflowFile", "WorkflowInput"]
 
 
 class Emulator:
@@ -56,8 +60,14 @@ class Emulator:
         self.ca_path = self._servers.ca_path
         self.expected_token = expected_token
         self.web = AppService(lambda: self.arm_url)
-        self.arm_port = self._servers.start("arm", self._route_arm)
         self.vault = KeyVault(expected_token=expected_token)
+        # Resource groups as property bags, with the change log and activity log of every write: deployments
+        # change them, Resource Graph and the activity log answer from them.
+        self.resources = ResourceWorld()
+        self.deployments = Deployments(self.resources, lambda: self.arm_url, self._vault_secret)
+        self.resource_graph = ResourceGraph(self.resources)
+        self.activity_log = ActivityLog(self.resources, lambda: self.arm_url)
+        self.arm_port = self._servers.start("arm", self._route_arm)
         self.vault_port = self._servers.start("keyvault", self.vault.route)
         self.vault.base_url = self.vault_url
         self.web.vault = self.vault
@@ -185,6 +195,38 @@ class Emulator:
                                         password=password, sql=sql, location=location, history=history,
                                         retention_days=retention_days, tags=tags)
 
+    def add_resource_group(self, name: str = RESOURCE_GROUP, location: str = "eastus",
+                           subscription: str = SUBSCRIPTION) -> ResourceGroup:
+        """A resource group for deployments (empty: its resources come from deployments added to its history,
+        `deployments.add`, or from `resources.put`)."""
+        return self.resources.add_group(subscription, name, location)
+
+    def vault_resource_id(self, name: str = "augeo-kv", resource_group: str = RESOURCE_GROUP,
+                          subscription: str = SUBSCRIPTION) -> str:
+        """An ARM id for the emulated Key Vault, for deployment parameters that reference its secrets (every
+        vault id reaches the one emulated vault)."""
+        return f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.KeyVault/vaults/{name}"
+
+    def _vault_secret(self, reference: dict[str, Any], parameter: str) -> str:
+        """Resolve a deployment parameter's Key Vault reference as ARM does, in ARM's words when it cannot."""
+        from local.emulator.templates import TemplateError
+
+        name, version = str(reference.get("secretName", "")), reference.get("secretVersion")
+        if not isinstance(reference.get("keyVault"), dict) or not reference["keyVault"].get("id") or not name:
+            raise TemplateError(f"The parameter '{parameter}' has an invalid Key Vault reference: it needs "
+                                f"keyVault.id and secretName.", "InvalidDeploymentParameterKeyVaultReference")
+        versions = self.vault.secrets.get(name.lower()) or []
+        chosen = versions[-1] if versions and not version else next((v for v in versions if v.id == version), None)
+        if chosen is None:
+            raise TemplateError(f"The secret of KeyVault parameter '{parameter}' cannot be retrieved. Http status "
+                                f"code: 'NotFound'. Error message: 'A secret with (name/id) {name} was not found in "
+                                f"this key vault. If you recently deleted this secret you may be able to recover it "
+                                f"using the correct recovery command. For help resolving this issue, please see "
+                                f"https://go.microsoft.com/fwlink/?linkid=2125182'. Please see "
+                                f"https://aka.ms/arm-keyvault for usage details.",
+                                "KeyVaultParameterReferenceSecretRetrieveFailed")
+        return chosen.value
+
     def issue_cert(self, *hosts: str) -> tuple[str, str]:
         """A TLS server certificate the app trusts (same CA as the emulator): (cert path, key path)."""
         return self._servers.issue_cert(self._scratch.name, *hosts)
@@ -223,7 +265,7 @@ class Emulator:
         if "api-version" not in request.query:
             return arm_error(400, "MissingApiVersionParameter",
                              "The api-version query parameter (?api-version=) is required for all requests.")
-        for service in (self.web, self.postgres):
+        for service in (self.web, self.postgres, self.deployments, self.resource_graph, self.activity_log):
             response = service.route(request)
             if response is not None:
                 return response
