@@ -64,6 +64,8 @@ _ENV = {
     "alerts_require_token": "RESPONDER_ALERTS_REQUIRE_TOKEN",
     "alerts_token_app_ids": "RESPONDER_ALERTS_TOKEN_APP_IDS",
     "platform_auth_enabled": "WEBSITE_AUTH_ENABLED",
+    "github_api_url": "RESPONDER_GITHUB_API_URL",
+    "github_token_secret": "RESPONDER_GITHUB_TOKEN_SECRET",
 }
 
 
@@ -118,6 +120,10 @@ class Settings(BaseModel):
     alerts_require_token: bool = False
     alerts_token_app_ids: frozenset[str] = frozenset({AZNS_AAD_WEBHOOK_APP_ID})
     platform_auth_enabled: bool = False  # set by App Service itself when its authentication is on
+    # GitHub (migration and deploy workflows, the root-cause issue): the API root (GitHub Enterprise Server:
+    # https://<host>/api/v3) and the Key Vault secret holding a fine-grained token (actions: write, issues: write)
+    github_api_url: str = "https://api.github.com"
+    github_token_secret: str = Field(default="github-token", pattern=r"^[0-9a-zA-Z-]{1,127}$")
 
     @field_validator("lease_duration", "invocation_budget", "target_wait", "intake_deadline", "stuck_after",
                      "approval_ttl", mode="before")
@@ -149,7 +155,7 @@ class Settings(BaseModel):
             raise ValueError("queue names may not contain two hyphens in a row")
         return value
 
-    @field_validator("arm_endpoint", "entra_login_endpoint", "entra_jwks_url")
+    @field_validator("arm_endpoint", "entra_login_endpoint", "entra_jwks_url", "github_api_url")
     @classmethod
     def _https(cls, value: str | None) -> str | None:
         if value is not None and urlparse(value).scheme != "https":

@@ -6,7 +6,8 @@ app raises on purpose is a ResponderError. `str(e)` is what a person needs to ac
     ├── TemporaryError(delay)       try the step again after `delay` seconds (if the step's retry budget allows)
     │   ├── AzureUnavailable        throttled (429), 5xx after the SDK's own retries, connection or timeout
     │   ├── AzureConflict           409: another operation is running on the resource
-    │   └── CacheUnavailable        Redis refused the connection or timed out
+    │   ├── CacheUnavailable        Redis refused the connection or timed out
+    │   └── UpstreamUnavailable     another service (GitHub, a webhook, a database) throttled, 5xx, unreachable
     ├── PermanentError              retrying will not help; the step (and the incident) fails
     │   ├── AzureOperationFailed    a long-running operation ended Failed/Canceled (Azure's code and message kept)
     │   ├── AzureRequestRejected    4xx other than 401/403/404/409/429 (bad request, precondition...)
@@ -14,6 +15,7 @@ app raises on purpose is a ResponderError. `str(e)` is what a person needs to ac
     │   ├── TargetNotFound          404: the site, slot, server or secret does not exist
     │   ├── CacheAuthFailed         wrong Redis password / token
     │   ├── CacheTLSFailed          TLS handshake or certificate verification failed
+    │   ├── UpstreamRefused(status) another service refused the request for good (4xx other than throttling)
     │   └── ConfigurationError      a setting or a rule is wrong
     │       └── RulesError          the rules file, with each problem naming its rule and field
     ├── Waiting(delay, topic)       not a failure: something under way (an Azure operation, a health window,
@@ -63,8 +65,18 @@ class CacheUnavailable(TemporaryError):
     pass
 
 
+class UpstreamUnavailable(TemporaryError):
+    pass
+
+
 class PermanentError(ResponderError):
     pass
+
+
+class UpstreamRefused(PermanentError):
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 class AzureOperationFailed(PermanentError):

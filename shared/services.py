@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable, Mapping
 
 from shared.config import Settings
@@ -46,6 +46,7 @@ class Services:
         self._web: dict[str, Any] = {}
         self._vaults = None
         self._auth = None
+        self._github = None
         from shared.adapters.azure import Trust
 
         self._trust = Trust(settings.ca_bundle)  # one TLS session for every SDK client that trusts the bundle
@@ -97,6 +98,26 @@ class Services:
 
             self._vaults = Vaults(self.settings, self.credential, self._trust)
         return self._vaults
+
+    @property
+    def github(self):
+        """The GitHub adapter over the shared httpx client; its token is read from Key Vault (and redacted),
+        then kept for five minutes so a burst of calls is not a burst of secret reads."""
+        if self._github is None:
+            from shared.adapters.github import GitHub
+
+            held: dict[str, Any] = {}
+
+            async def token() -> str:
+                now = self.clock()
+                if not held or held["until"] <= now:
+                    held["value"] = await self.vaults.secret(self.settings.key_vault_url,
+                                                             self.settings.github_token_secret)
+                    held["until"] = now + timedelta(minutes=5)
+                return held["value"]
+
+            self._github = GitHub(self.http, self.settings.github_api_url, token)
+        return self._github
 
     def app_service(self, subscription_id: str):
         """The App Service adapter for one subscription (clients are cached per subscription)."""
