@@ -16,7 +16,7 @@ log = logging.getLogger("responder.runs")
 async def run_incident(msg: func.QueueMessage) -> None:
     """Execute (or continue) the incident's plan. Raising makes the host retry the message, then poison it."""
     from shared import services
-    from shared.run import execute
+    from shared.run import execute, moments
     from shared.store import queue
 
     try:
@@ -27,7 +27,11 @@ async def run_incident(msg: func.QueueMessage) -> None:
     incident_id = message["incident_id"]
     with about(incident_id):  # every line logged meanwhile, a failure's traceback included, names the incident
         try:
-            outcome = await execute.run(services.current(), incident_id, run_id=f"{msg.id}/{msg.dequeue_count or 1}")
+            if message.get("job") == moments.JOB:  # side work: announcing the incident's lifecycle moments
+                outcome = await moments.announce(services.current(), incident_id)
+            else:
+                outcome = await execute.run(services.current(), incident_id,
+                                            run_id=f"{msg.id}/{msg.dequeue_count or 1}")
         except Exception:
             log.exception("run of %s failed (delivery %s); the queue retries it", incident_id, msg.dequeue_count)
             raise
@@ -36,9 +40,10 @@ async def run_incident(msg: func.QueueMessage) -> None:
 
 @bp.queue_trigger(arg_name="msg", queue_name="%RESPONDER_QUEUE%-poison", connection="AzureWebJobsStorage")
 async def fail_poisoned_run(msg: func.QueueMessage) -> None:
-    """The host gave up on a run message (host.json maxDequeueCount): its incident ends failed, with the reason."""
+    """The host gave up on a run message (host.json maxDequeueCount): its incident ends failed, with the reason.
+    A side job given up on leaves the incident as it is (its failure goes on the timeline)."""
     from shared import services
-    from shared.run import execute
+    from shared.run import execute, moments
     from shared.store import queue
 
     try:
@@ -46,7 +51,10 @@ async def fail_poisoned_run(msg: func.QueueMessage) -> None:
     except ValueError as error:
         log.error("dropped a poisoned message that is not one of ours (%s): %s", msg.id, error)
         return
-    outcome = await execute.fail_poisoned(services.current(), message["incident_id"])
+    if message.get("job") == moments.JOB:
+        outcome = await moments.give_up(services.current(), message["incident_id"])
+    else:
+        outcome = await execute.fail_poisoned(services.current(), message["incident_id"])
     log.warning("poisoned run of %s: %s", message["incident_id"], outcome,
                 extra={"incident_id": message["incident_id"]})
 
@@ -59,7 +67,7 @@ async def reconcile_incidents(timer: func.TimerRequest) -> None:
     from shared.run import reconcile
 
     summary = await reconcile.reconcile(services.current())
-    if summary.redriven or summary.failed or summary.expired:
+    if summary.redriven or summary.failed or summary.expired or summary.announced:
         log.warning("reconciler: %s", summary)
 
 

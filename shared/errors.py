@@ -21,6 +21,8 @@ app raises on purpose is a ResponderError. `str(e)` is what a person needs to ac
     ├── Waiting(delay, topic)       not a failure: something under way (an Azure operation, a health window,
     │                               another operation holding the site) is awaited; the step comes back in `delay`
     │                               seconds and uses none of its retries; the responder bounds the wait itself
+    ├── ApprovalNeeded(gate)        not a failure: the step needs a person's approval before it goes on (the
+    │                               incident waits in awaiting_approval with the request; approving continues it)
     ├── Escalate                    the responder refuses to act (unsafe) or acted without fixing it: a human decides
     ├── LeaseHeld(incident_id)      another run (of this incident or another) is acting on the target now
     ├── TransitionRefused           a status change the state machine does not allow (e.g. resolved -> running)
@@ -125,6 +127,15 @@ class Waiting(ResponderError):
         self.topic = topic or message  # what is awaited: the timeline notes a wait when its topic changes,
         self.notable = notable  # even a short one when notable (a refusal, an unanswered request), else only
         #                         a wait handed to a delayed message
+
+
+class ApprovalNeeded(ResponderError):
+    """Raised by StepContext.require_approval: the plan stops at `gate` until `approvers` people approve
+    `request` (what will happen, and what is lost)."""
+
+    def __init__(self, gate: str, request: str, approvers: int = 1, destructive: bool = True):
+        super().__init__(request)
+        self.gate, self.request, self.approvers, self.destructive = gate, request, approvers, destructive
 
 
 class Escalate(ResponderError):

@@ -22,7 +22,8 @@ def utcnow() -> datetime:
 class Services:
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 responders: Mapping[str, Responder] | None = None):
+                 responders: Mapping[str, Responder] | None = None, subscribers: tuple | None = None):
+        from announcers import SUBSCRIBERS
         from responders import REGISTRY
         from shared.store import tables
         from shared.store.guards import Guards
@@ -35,9 +36,12 @@ class Services:
         self.sleep = sleep  # every wait in place goes through here (tests pass a fake with their fake clock)
         self.responders = REGISTRY if responders is None else responders  # a test may bring its own
         self.kinds: Mapping[str, StepKind] = kinds_of(self.responders)
+        self.subscribers = SUBSCRIBERS if subscribers is None else subscribers  # shared/run/moments.py
         self._storage = StorageAccount.for_settings(settings)
         self._tables = tables.Tables(self._storage, settings.table_prefix)
         self.store = IncidentStore(self._tables, clock)
+        self.store.wants = lambda moment: any(s.wants(self, moment) for s in self.subscribers)
+        self.store.on_moment = self._announce
         self.guards = Guards(self._tables, clock)
         self.queue = RunQueue(self._storage, settings.queue_name)
         self._rules = None
@@ -50,6 +54,11 @@ class Services:
         from shared.adapters.azure import Trust
 
         self._trust = Trust(settings.ca_bundle)  # one TLS session for every SDK client that trusts the bundle
+
+    async def _announce(self, incident_id: str) -> None:
+        from shared.run import moments
+
+        await moments.request(self, incident_id)
 
     @property
     def rules(self):

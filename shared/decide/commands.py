@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared.decide.callers import Caller, same_person
 from shared.errors import RequestRefused
 from shared.decide.events import ID_LIMIT, Event
-from shared.decide.incident import Incident
+from shared.decide.incident import PLAN_GATE, Incident
 from shared.decide.plan import Plan, StepKind
 from shared.decide.rules import GuardSpec, RuleSet, canonical_target, guarded_plan, planned_step
 from shared.decide.status import Status, is_final
@@ -95,7 +95,9 @@ def event_for(request: ActionRequest, caller: Caller, idempotency_key: str | Non
 
 
 def approval_refusal(incident: Incident, caller: Caller, now: datetime) -> RequestRefused | None:
-    """Why `caller` may not approve `incident` now, or None. `approval_expired` asks the caller to expire it."""
+    """Why `caller` may not approve the gate `incident` waits at now, or None. `approval_expired` asks the caller
+    to expire it. A gate that needs two approvers needs two different people; a destructive one (or one whose
+    plan destroys state) is never approved by its requester."""
     if incident.status is not Status.AWAITING_APPROVAL:
         return RequestRefused(409, "conflict", f"incident {incident.id} is {incident.status}, not awaiting approval")
     if incident.approved_at is not None:
@@ -104,7 +106,14 @@ def approval_refusal(incident: Incident, caller: Caller, now: datetime) -> Reque
         return RequestRefused(409, "approval_expired", f"the approval window of {incident.id} closed at "
                                                        f"{incident.approval_expires_at:%Y-%m-%dT%H:%M:%SZ}; it is "
                                                        f"cancelled: request the action again")
-    destructive = [step.kind for step in incident.plan.steps if step.destructive]
+    gate = incident.awaited_gate
+    if any(approval.by_id == caller.id for approval in incident.approvals_of(gate)):
+        return RequestRefused(409, "already_approved", f"{caller.name} has already approved this; it needs "
+                                                       f"{incident.approvers_needed} different approvers")
+    if gate == PLAN_GATE:
+        destructive = [step.kind for step in incident.plan.steps if step.destructive]
+    else:
+        destructive = [gate] if incident.gate_destructive else []
     if destructive and same_person(incident.requester_id, caller):
         return RequestRefused(403, "self_approval", f"{caller.name} requested this destructive action "
                                                     f"({', '.join(destructive)}); another approver must approve it")

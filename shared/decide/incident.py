@@ -19,6 +19,19 @@ def new_incident_id(now: datetime) -> str:
     return f"inc-{now:%Y%m%d-%H%M%S}{now.microsecond // 1000:03d}-{secrets.token_hex(3)}"
 
 
+PLAN_GATE = "plan"  # the approval a plan waits for before anything runs (mid-plan gates are "<step>:<name>")
+
+
+class Approval(BaseModel):
+    """One person's approval of one gate."""
+
+    gate: str
+    by: str  # who, as a person reads it
+    by_id: str  # the canonical caller id (compared for self-approval and for a second approver)
+    at: datetime
+    comment: str = ""
+
+
 class Incident(BaseModel):
     model_config = ConfigDict(defer_build=True, extra="ignore")
 
@@ -39,8 +52,16 @@ class Incident(BaseModel):
     requested_by: str | None = None
     requester_id: str | None = None
     approval_expires_at: datetime | None = None
-    approved_by: str | None = None
-    approved_at: datetime | None = None
+    approved_by: str | None = None  # the approvers of the gate awaited last, once it has all it needs
+    approved_at: datetime | None = None  # when the gate awaited last had all its approvals (None: still waiting)
+    gate: str | None = None  # the approval awaited (or last awaited): PLAN_GATE, or "<step index>:<name>"
+    approval_request: str = ""  # what approving lets happen, and what is lost
+    approvers_needed: int = 1
+    gate_destructive: bool = False  # the requester may not approve it
+    approvals: list[Approval] = Field(default_factory=list)
+    passed_gates: list[str] = Field(default_factory=list)
+    moments: list[str] = Field(default_factory=list)  # lifecycle moments recorded for announcing (the outbox)
+    announced: list[str] = Field(default_factory=list)  # of those, the ones every subscriber has handled
     started_at: datetime
     updated_at: datetime
     ended_at: datetime | None = None
@@ -50,6 +71,17 @@ class Incident(BaseModel):
     redrives: int = 0
     linked_fingerprints: list[str] = Field(default_factory=list)  # later events recorded on it (Resolved)
     etag: str | None = Field(default=None, exclude=True)
+
+    @property
+    def awaited_gate(self) -> str:
+        return self.gate or PLAN_GATE
+
+    def approvals_of(self, gate: str) -> list[Approval]:
+        return [approval for approval in self.approvals if approval.gate == gate]
+
+    @property
+    def pending_moments(self) -> list[str]:
+        return [moment for moment in self.moments if moment not in self.announced]
 
     @property
     def due_at(self) -> datetime:
@@ -73,11 +105,13 @@ class OpenIncident(BaseModel):
     due: datetime
     approval_expires_at: datetime | None = None
     approved: bool = False
+    announce: bool = False  # lifecycle moments wait to be announced (a final incident stays indexed until then)
 
     @classmethod
     def of(cls, incident: Incident) -> OpenIncident:
         return cls(incident_id=incident.id, status=incident.status, due=incident.due_at,
-                   approval_expires_at=incident.approval_expires_at, approved=incident.approved_at is not None)
+                   approval_expires_at=incident.approval_expires_at, approved=incident.approved_at is not None,
+                   announce=bool(incident.pending_moments))
 
 
 @dataclass(frozen=True)

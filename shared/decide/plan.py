@@ -28,6 +28,8 @@ class StepKind:
     component: str = "unknown"  # the runbook's component an incident of this kind is about
     api_params: frozenset[str] = frozenset()  # what a command API caller may set; the rest is rules/targets only
     description: str = ""
+    holds_target: bool = True  # the step takes the target's lease while it runs (a watch only reads: it does not)
+    incident_status: str | None = None  # the incident's status while the step runs (the watch: "watching")
 
     def is_destructive(self, params: BaseModel) -> bool:
         """Params may narrow it: a selective cache flush is not destructive, a full one is."""
@@ -42,6 +44,7 @@ class Guards(BaseModel):
     )
     dry_run: bool = Field(default=False, description="Check and report what the step would do; change nothing.")
     requires_approval: bool = Field(default=False, description="Wait for a Responder.Approver before running.")
+    approvers: int = Field(default=1, ge=1, le=3, description="How many different approvers an approval needs.")
 
 
 class PlannedStep(BaseModel):

@@ -83,6 +83,7 @@ class GuardSpec(BaseModel):
     requires_approval: bool | None = Field(
         default=None, description="Unset: required for destructive steps only. false: this rule allows it."
     )
+    approvers: int = Field(default=1, ge=1, le=3, description="Different approvers each approval needs.")
 
     @field_validator("cooldown", mode="before")
     @classmethod
@@ -296,7 +297,8 @@ def planned_step(kind: StepKind, target: str, params: dict[str, Any], guards: Gu
     cooldown = default_cooldown if guards.cooldown is None else guards.cooldown
     return PlannedStep(
         kind=kind.name, target=target, params=validated.model_dump(mode="json", exclude_unset=True),
-        guards=Guards(cooldown=cooldown or None, dry_run=guards.dry_run, requires_approval=requires_approval),
+        guards=Guards(cooldown=cooldown or None, dry_run=guards.dry_run, requires_approval=requires_approval,
+                      approvers=guards.approvers),
         expected_seconds=kind.expected_seconds, destructive=destructive,
     )
 

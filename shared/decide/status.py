@@ -17,6 +17,7 @@ class Status(StrEnum):
     AWAITING_APPROVAL = "awaiting_approval"
     RUNNING = "running"
     VERIFYING = "verifying"
+    WATCHING = "watching"  # remediated and verified; the post-rollback watch of error rates is under way
     RESOLVED = "resolved"
     FAILED = "failed"
     ESCALATED = "escalated"
@@ -29,6 +30,8 @@ FINAL = frozenset(
     {Status.RESOLVED, Status.FAILED, Status.ESCALATED, Status.SUPPRESSED, Status.REJECTED, Status.CANCELLED}
 )
 
+# A plan may stop for a person mid-way (a database restore asks again before switching over): RUNNING ->
+# AWAITING_APPROVAL -> RUNNING. The post-rollback watch runs after the remediation verified: -> WATCHING.
 ALLOWED: dict[Status, frozenset[Status]] = {
     Status.ACCEPTED: frozenset(
         {Status.RUNNING, Status.AWAITING_APPROVAL, Status.SUPPRESSED, Status.FAILED, Status.ESCALATED,
@@ -38,9 +41,12 @@ ALLOWED: dict[Status, frozenset[Status]] = {
     Status.AWAITING_APPROVAL: frozenset({Status.RUNNING, Status.REJECTED, Status.CANCELLED, Status.FAILED,
                                          Status.SUPPRESSED}),
     Status.RUNNING: frozenset(
-        {Status.VERIFYING, Status.RESOLVED, Status.FAILED, Status.ESCALATED, Status.CANCELLED}
+        {Status.VERIFYING, Status.WATCHING, Status.AWAITING_APPROVAL, Status.RESOLVED, Status.FAILED,
+         Status.ESCALATED, Status.CANCELLED}
     ),
-    Status.VERIFYING: frozenset({Status.RESOLVED, Status.FAILED, Status.ESCALATED}),
+    Status.VERIFYING: frozenset({Status.WATCHING, Status.AWAITING_APPROVAL, Status.RESOLVED, Status.FAILED,
+                                 Status.ESCALATED}),
+    Status.WATCHING: frozenset({Status.RESOLVED, Status.FAILED, Status.ESCALATED, Status.CANCELLED}),
     **{final: frozenset() for final in FINAL},
 }
 
@@ -66,6 +72,7 @@ class StepState(StrEnum):
     SKIPPED = "skipped"  # nothing needed changing (or a dry run): recorded with the reason
     FAILED = "failed"
     ESCALATED = "escalated"
+    NOT_RUN = "not_run"  # an earlier step failed (or the incident was cancelled) before this one started
 
 
 class StepPhase(StrEnum):
@@ -76,11 +83,11 @@ class StepPhase(StrEnum):
 
 
 STEP_FINISHED = frozenset({StepState.DONE, StepState.SKIPPED})
-STEP_ENDED = STEP_FINISHED | {StepState.FAILED, StepState.ESCALATED}
+STEP_ENDED = STEP_FINISHED | {StepState.FAILED, StepState.ESCALATED, StepState.NOT_RUN}
 _UNDER_WAY = (StepState.RUNNING, StepState.WAITING, StepState.DELAYED)
 STEP_ALLOWED: dict[StepState, frozenset[StepState]] = {
-    StepState.PENDING: frozenset({StepState.RUNNING}),
-    **{state: frozenset({*_UNDER_WAY, *STEP_ENDED} - {state}) for state in _UNDER_WAY},
+    StepState.PENDING: frozenset({StepState.RUNNING, StepState.NOT_RUN}),
+    **{state: frozenset({*_UNDER_WAY, *STEP_ENDED} - {state, StepState.NOT_RUN}) for state in _UNDER_WAY},
     **{ended: frozenset() for ended in STEP_ENDED},
 }
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 from shared.adapters.identity import Caller
 from shared.errors import StoreError
 from shared.decide.events import RAW_LIMIT, Event
-from shared.decide.incident import Incident, Recorded, new_incident_id
+from shared.decide.incident import PLAN_GATE, Incident, Recorded, new_incident_id
 from shared.run import cooldowns
 from shared.decide.plan import Decision, Plan, short_target
 from shared.redact import capped_json, scrub
@@ -82,6 +82,10 @@ async def accept(services: Services, event: Event, plan: Plan, caller: Caller | 
         plan=plan, event=event.summary(), raw=event.recorded_raw, requested_by=str(caller) if caller else None,
         requester_id=caller.id if caller else None,
         approval_expires_at=now + services.settings.approval_ttl if waits else None, started_at=now, updated_at=now,
+        gate=PLAN_GATE if waits else None, approval_request=_approval_request(plan) if waits else "",
+        approvers_needed=max((step.guards.approvers for step in plan.steps if step.guards.requires_approval),
+                             default=1),
+        gate_destructive=any(step.destructive for step in plan.steps),
         ended_at=now if is_final(status) else None,
         expected_completion=now + timedelta(seconds=plan.expected_seconds) if plan.steps else None,
     )
@@ -104,6 +108,15 @@ async def accept(services: Services, event: Event, plan: Plan, caller: Caller | 
         queued = outcome != "not queued"
     log.info("incident %s %s: %s", incident.id, incident.status, plan.summary(), extra={"incident_id": incident.id})
     return Acceptance.of(incident, created=True, queued=queued)
+
+
+def _approval_request(plan: Plan) -> str:
+    """What approving the plan lets happen, in the words the approver reads."""
+    destructive = [step.kind for step in plan.steps if step.destructive]
+    text = f"approve to run: {plan.summary()}"
+    if destructive:
+        text += f"; destructive: {', '.join(destructive)} (the requester may not approve it)"
+    return text
 
 
 def _duplicate(recorded: Recorded) -> Acceptance:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from shared.decide.callers import Caller
 from shared.decide.commands import approval_refusal
-from shared.decide.incident import Incident
+from shared.decide.incident import PLAN_GATE, Approval, Incident
 from shared.decide.status import Status, is_final, transition
 from shared.errors import IncidentNotFound, RequestRefused, TransitionRefused
 
@@ -34,11 +34,24 @@ async def approve(services: Services, incident_id: str, caller: Caller, comment:
         refused = approval_refusal(current, caller, now)  # someone else may have approved meanwhile
         if refused is not None:
             raise refused
-        current.approved_by, current.approved_at = str(caller), now
+        gate = current.awaited_gate
+        current.approvals.append(Approval(gate=gate, by=str(caller), by_id=caller.id, at=now, comment=comment[:500]))
+        given = current.approvals_of(gate)
+        if len(given) >= current.approvers_needed:  # complete: the plan goes on
+            current.approved_by, current.approved_at = "; ".join(approval.by for approval in given), now
+            if gate not in current.passed_gates:
+                current.passed_gates.append(gate)
         return current
 
     incident = await services.store.update(incident_id, mark)
-    await services.store.append(incident_id, "approval", "approved", f"by {caller}{_comment(comment)}")
+    given = len(incident.approvals_of(incident.awaited_gate))
+    if incident.approved_at is None:
+        await services.store.append(incident_id, "approval", "approved",
+                                    f"by {caller}{_comment(comment)} ({given} of {incident.approvers_needed}; "
+                                    f"waiting for another approver)")
+        return incident
+    count = f" ({given} of {incident.approvers_needed})" if incident.approvers_needed > 1 else ""
+    await services.store.append(incident_id, "approval", "approved", f"by {caller}{_comment(comment)}{count}")
     await services.queue.send(incident_id, "approved")
     return incident
 
@@ -67,8 +80,11 @@ async def cancel(services: Services, incident_id: str, caller: Caller, comment: 
 
 async def expire(services: Services, incident: Incident) -> None:
     """Cancel an incident whose approval window closed, unless an approval landed meanwhile."""
-    reason = (f"approval window closed at {incident.approval_expires_at:%Y-%m-%dT%H:%M:%SZ} with no approval; "
-              "nothing was done")
+    reason = f"approval window closed at {incident.approval_expires_at:%Y-%m-%dT%H:%M:%SZ} with no approval; "
+    if incident.awaited_gate == PLAN_GATE:
+        reason += "nothing was done"
+    else:  # a mid-plan gate: what ran before it stands
+        reason += "the steps before it stand (see the timeline); nothing further was done"
     now = services.clock()
 
     def cancel_unless_approved(current: Incident) -> Incident | None:

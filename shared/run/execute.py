@@ -22,10 +22,11 @@ from enum import Enum
 from typing import Any
 
 from shared.decide.durations import format_duration
-from shared.decide.incident import Incident
+from shared.decide.incident import PLAN_GATE, Incident
 from shared.decide.plan import PlannedStep, after_failure, short_target
 from shared.decide.status import Status, StepPhase, StepState, is_final, step_transition
 from shared.errors import (
+    ApprovalNeeded,
     EntityChanged,
     EntityExists,
     Escalate,
@@ -96,7 +97,13 @@ async def run(services: Services, incident_id: str, run_id: str) -> str:
         return f"already {incident.status}"
     if incident.status is Status.AWAITING_APPROVAL and incident.approved_at is None:
         return "awaiting approval"
-    if incident.status in (Status.ACCEPTED, Status.AWAITING_APPROVAL):
+    if incident.status is Status.AWAITING_APPROVAL and incident.awaited_gate != PLAN_GATE:  # approved mid-plan
+        try:
+            incident = await store.move(incident_id, Status.RUNNING, f"approved ({incident.awaited_gate}): "
+                                                                     f"continuing")
+        except TransitionRefused:
+            return f"stopped: {(await store.get(incident_id)).status}"
+    elif incident.status in (Status.ACCEPTED, Status.AWAITING_APPROVAL):
         if not await cooldowns.claim(services, incident):
             return "suppressed"
         try:
@@ -110,8 +117,7 @@ async def run(services: Services, incident_id: str, run_id: str) -> str:
     for index, step in enumerate(incident.plan.steps):
         incident = await store.get(incident_id)
         if is_final(incident.status):  # cancelled between steps
-            await store.append(incident_id, "executor", "stopped", f"incident {incident.status}: "
-                               f"{len(incident.plan.steps) - index} step(s) not started")
+            await _not_run(services, incident, index, f"incident {incident.status}")
             return str(incident.status)
         outcome, detail = await _run_step(services, incident, index, step, run_id, invocation)
         if outcome is _Next.STOP:
@@ -141,6 +147,8 @@ async def _run_step(services: Services, incident: Incident, index: int, step: Pl
         return _Next.STOP, "step waiting; its follow-up message is queued"  # the run that delayed it enqueued one
     responder = services.responders[step.kind]
     ctx = StepContext(services, incident, step, index, responder.KIND.params.model_validate(step.params), progress)
+    if not responder.KIND.holds_target:  # it only reads: no lease, so it never keeps another incident waiting
+        return await _under_lease(ctx, responder, invocation, last=index == len(incident.plan.steps) - 1)
     try:
         ctx.lease = await services.guards.acquire_lease(step.target, run_id, incident.id,
                                                         services.settings.lease_duration)
@@ -158,7 +166,8 @@ async def _run_step(services: Services, incident: Incident, index: int, step: Pl
         with contextlib.suppress(Exception):
             await services.guards.renew_lease(ctx.lease, services.settings.lease_duration, parked=True)
         raise
-    if ctx.lease is not None and ctx.progress.state not in (StepState.WAITING, StepState.DELAYED):
+    awaiting_person = "awaiting_gate" in ctx.progress.data  # no lease is held through a wait for a person
+    if ctx.lease is not None and (awaiting_person or ctx.progress.state not in (StepState.WAITING, StepState.DELAYED)):
         await services.guards.release_lease(ctx.lease)
     return outcome
 
@@ -176,8 +185,11 @@ async def _under_lease(ctx: StepContext[Any], responder: Responder, invocation: 
             await store.move(incident.id, status, ctx.progress.message)
         return _Next.STOP, str(ctx.progress.state)
     ctx.progress.data.pop("waiting_for_target_since", None)
+    ctx.progress.data.pop("awaiting_gate", None)
     try:
         return await _phases(ctx, responder, invocation, last)
+    except ApprovalNeeded as need:
+        return await _await_approval(ctx, need)
     except TemporaryError as error:
         return await _delay(ctx, str(error), error.delay)
     except LeaseHeld as error:  # lost the lease during a wait: another incident has the target now
@@ -210,6 +222,10 @@ def _enter(ctx: StepContext[Any], state: StepState) -> None:
 
 async def _advance(ctx: StepContext[Any], responder: Responder, last: bool) -> tuple[_Next, str]:
     # ctx.progress is replaced by each checkpoint (it carries the new ETag): never hold on to an old one
+    status_while = ctx.services.responders[ctx.step.kind].KIND.incident_status
+    if status_while and ctx.incident.status != status_while:  # e.g. the post-rollback watch: "watching"
+        ctx.incident = await ctx.services.store.move(ctx.incident.id, Status(status_while),
+                                                     f"{ctx.step.kind} on {short_target(ctx.step.target)}")
     if ctx.progress.phase is StepPhase.PRECHECK:
         if ctx.progress.started_at is None:
             ctx.progress.started_at = ctx.now()
@@ -236,7 +252,7 @@ async def _advance(ctx: StepContext[Any], responder: Responder, last: bool) -> t
         await ctx.checkpoint()
     if ctx.progress.phase is StepPhase.VERIFY:
         _enter(ctx, StepState.RUNNING)
-        if last and ctx.incident.status is not Status.VERIFYING:
+        if last and ctx.incident.status is Status.RUNNING:
             with contextlib.suppress(TransitionRefused):  # cancelled meanwhile: still verify what was done
                 ctx.incident = await ctx.services.store.move(ctx.incident.id, Status.VERIFYING,
                                                              f"verifying {ctx.step.kind}")
@@ -344,6 +360,32 @@ def _due(incident: Incident, due: datetime) -> Incident:
     return incident
 
 
+async def _await_approval(ctx: StepContext[Any], need: ApprovalNeeded) -> tuple[_Next, str]:
+    """The step stops for a person: its place is saved, the incident waits in awaiting_approval with the request
+    (for RESPONDER_APPROVAL_TTL, then it is cancelled), and approving it sends the run message that continues it.
+    The target's lease is let go meanwhile (the cooldown claimed at the start still holds)."""
+    services, now = ctx.services, ctx.now()
+    _enter(ctx, StepState.WAITING)
+    ctx.progress.delayed_until, ctx.progress.message = None, f"awaiting approval: {need.request}"
+    ctx.progress.data["awaiting_gate"] = need.gate
+    await ctx.checkpoint()
+    ttl = services.settings.approval_ttl
+    try:
+        ctx.incident = await services.store.move(
+            ctx.incident.id, Status.AWAITING_APPROVAL, f"awaiting approval: {need.request}", gate=need.gate,
+            approval_request=need.request, approvers_needed=need.approvers, gate_destructive=need.destructive,
+            approval_expires_at=now + ttl, approved_at=None, approved_by=None, next_check_at=None)
+    except TransitionRefused:
+        current = await services.store.get(ctx.incident.id)
+        if not is_final(current.status):
+            raise
+        return _Next.STOP, str(current.status)  # cancelled while the step ran
+    who = f"{need.approvers} different approvers" if need.approvers > 1 else "an approver"
+    await ctx.note("awaiting approval", f"{need.request}; needs {who}"
+                   f"{' other than the requester' if need.destructive else ''}, within {format_duration(ttl)}")
+    return _Next.STOP, "awaiting approval"
+
+
 async def _end(ctx: StepContext[Any], state: StepState, status: Status, reason: str) -> tuple[_Next, str]:
     if ctx.progress.state is StepState.PENDING:
         _enter(ctx, StepState.RUNNING)
@@ -355,7 +397,26 @@ async def _end(ctx: StepContext[Any], state: StepState, status: Status, reason: 
         await ctx.services.store.move(ctx.incident.id, status, reason)
     except TransitionRefused:  # cancelled while the step ran: the step's outcome is on the timeline
         pass
+    await _not_run(ctx.services, ctx.incident, ctx.index + 1, f"{ctx.step.kind} {state}")
     return _Next.STOP, str(state)
+
+
+async def _not_run(services: Services, incident: Incident, first: int, why: str) -> None:
+    """Record every step from `first` on that never started as not run, and say so once on the timeline."""
+    later = list(enumerate(incident.plan.steps))[first:]
+    if not later:
+        return
+    skipped = []
+    for index, step in later:
+        progress = await services.store.step(incident.id, index, step.kind, step.target)
+        if progress.state is not StepState.PENDING:
+            continue
+        progress.state, progress.message = step_transition(progress.state, StepState.NOT_RUN), f"not run: {why}"
+        with contextlib.suppress(EntityChanged, EntityExists):  # another run recorded it first
+            await services.store.save_step(incident.id, progress)
+            skipped.append(f"{step.kind} on {short_target(step.target)}")
+    if skipped:
+        await services.store.append(incident.id, "executor", "not run", f"{why}: {'; '.join(skipped)}")
 
 
 async def fail_poisoned(services: Services, incident_id: str) -> str:

@@ -19,7 +19,7 @@ from typing import Any, Awaitable
 
 from shared.decide.incident import Incident, OpenIncident
 from shared.services import Services
-from shared.decide.status import Status
+from shared.decide.status import Status, is_final
 
 log = logging.getLogger("responder.reconciler")
 
@@ -29,16 +29,25 @@ class Summary:
     redriven: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
+    announced: list[str] = field(default_factory=list)
 
 
 def needs(entry: OpenIncident | Incident, now: datetime, grace: timedelta) -> str | None:
-    """What an open incident needs from the reconciler: "expire" (its approval window closed), "redrive" (it is
-    `grace` overdue), or None. Pure; judged on the index row first, then again on the incident itself."""
+    """What an indexed incident needs from the reconciler: "expire" (its approval window closed), "redrive" (it is
+    `grace` overdue), "announce" (it ended, or waits for a person, and its moments are overdue), or None. Pure;
+    judged on the index row first, then again on the incident itself. A re-drive also asks for the overdue
+    announcements."""
     approved = entry.approved if isinstance(entry, OpenIncident) else entry.approved_at is not None
     due = entry.due if isinstance(entry, OpenIncident) else entry.due_at
+    announce = entry.announce if isinstance(entry, OpenIncident) else bool(entry.pending_moments)
+    overdue = now - due > grace
+    if is_final(entry.status):  # indexed only for its moments
+        return "announce" if announce and overdue else None
     if entry.status is Status.AWAITING_APPROVAL and not approved:  # waits for a person, not for a message
-        return "expire" if entry.approval_expires_at and entry.approval_expires_at < now else None
-    return "redrive" if now - due > grace else None
+        if entry.approval_expires_at and entry.approval_expires_at < now:
+            return "expire"
+        return "announce" if announce and overdue else None
+    return "redrive" if overdue else None
 
 
 async def reconcile(services: Services) -> Summary:
@@ -55,7 +64,17 @@ async def reconcile(services: Services) -> Summary:
             await _each(incident, expire(services, incident), summary.expired)
         elif action == "redrive":
             await _each(incident, _redrive(services, incident, summary), None)
+        elif action == "announce":
+            await _each(incident, _announce(services, incident), summary.announced)
     return summary
+
+
+async def _announce(services: Services, incident: Incident) -> None:
+    from shared.run import moments
+
+    now = services.clock()
+    await services.store.update(incident.id, lambda current: current.model_copy(update={"next_check_at": now}))
+    await moments.request(services, incident.id)
 
 
 async def remove_expired(services: Services) -> int:
@@ -91,4 +110,8 @@ async def _redrive(services: Services, incident: Incident, summary: Summary) -> 
     await store.append(incident.id, "reconciler", "re-driven",
                        f"{idle}; re-driven ({incident.redrives + 1}/{settings.max_redrives})")
     await services.queue.send(incident.id, "reconciler re-drive")
+    if incident.pending_moments:
+        from shared.run import moments
+
+        await moments.request(services, incident.id)
     summary.redriven.append(incident.id)

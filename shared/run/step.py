@@ -16,6 +16,9 @@ change: applied, rendered for a dry run ("would ..."), or recorded as skipped wi
 looks at dry_run itself. What a later phase (or a retry after a crash) must know goes into `ctx.data`, saved
 with the step's progress record.
 
+A phase that must not go on without a person calls `ctx.require_approval(name, request)`: the incident waits
+in awaiting_approval with the request, and the phase is called again once it is approved.
+
 No phase waits for long: to wait for something under way (an Azure operation, a health window) a phase raises
 Waiting(delay) and is called again later, in this invocation or the next one, with `ctx.data` as it left it.
 """
@@ -110,6 +113,19 @@ class StepContext(Generic[P]):
 
     def now(self) -> datetime:
         return self.services.clock()
+
+    def approved(self, name: str) -> bool:
+        """Whether this step's gate `name` has been approved (by as many people as it asked for)."""
+        return f"{self.index}:{name}" in self.incident.passed_gates
+
+    def require_approval(self, name: str, request: str, approvers: int = 1, destructive: bool = True) -> None:
+        """Stop here until people approve `request` (what will happen, what is lost): the incident waits in
+        awaiting_approval and the step is called again, from its saved phase, once approved. Call it where the
+        step must not go on without a person; once approved it returns at once, on every later call."""
+        if not self.approved(name):
+            from shared.errors import ApprovalNeeded
+
+            raise ApprovalNeeded(f"{self.index}:{name}", request, approvers, destructive)
 
     async def note(self, outcome: str, detail: str = "", duration: float | None = None) -> None:
         await self.services.store.append(self.incident.id, self.label, outcome, detail, duration)

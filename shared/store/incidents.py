@@ -4,7 +4,8 @@ Layout (table names get the RESPONDER_TABLE_PREFIX):
   incidents   PK "incident", RK = inverted start time + suffix (so a plain query lists newest first)
               PK "incident", RK "fp-<fingerprint>"  -> which incident an event created (same partition, so
               the incident and its fingerprint are inserted in one transaction: both or neither)
-  open        PK "open", RK = the incident's RK          an incident not yet final, with what the periodic work
+  open        PK "open", RK = the incident's RK          an incident not yet final (or with moments still to
+              announce), with what the periodic work
               needs to judge it (status, when it is due, the approval window): written before the incident and
               after each change of those, removed when it ends. The reconciler reads only this table and reads an
               incident only to act on it, so a pass costs as much as there is open work, however long the history
@@ -22,10 +23,11 @@ import logging
 import re
 import secrets
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from pydantic import BaseModel
 
+from shared.decide.moments import moment_of
 from shared.decide.incident import Incident, OpenIncident, Recorded, StepProgress, TimelineEntry
 from shared.decide.plan import Plan
 from shared.decide.status import Status, is_final, transition
@@ -57,10 +59,13 @@ def _row_key_at(moment: datetime) -> str:
     return f"{_MAX_MS - int(moment.timestamp() * 1000):013d}"
 
 
+_LISTS = ("approvals", "passed_gates", "moments", "announced")  # stored as JSON text (a property holds no list)
+
+
 def incident_entity(incident: Incident) -> dict[str, Any]:
     """The incident as its Table entity. One python-mode dump: times stay datetimes (Edm.DateTime, so queries
-    compare them as times); the plan and the event are JSON."""
-    entity = incident.model_dump(mode="python", exclude={"plan", "event", "linked_fingerprints"})
+    compare them as times); the plan, the event and the lists are JSON."""
+    entity = incident.model_dump(mode="python", exclude={"plan", "event", "linked_fingerprints", *_LISTS})
     entity["status"] = str(incident.status)
     entity.update(
         PartitionKey=INCIDENT_PARTITION, RowKey=row_key_of(incident.id),
@@ -68,6 +73,11 @@ def incident_entity(incident: Incident) -> dict[str, Any]:
     )
     if incident.linked_fingerprints:
         entity["linked_fingerprints"] = ",".join(incident.linked_fingerprints)
+    for name in _LISTS:
+        values = getattr(incident, name)
+        if values:
+            entity[name] = json.dumps([v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in values],
+                                      separators=(",", ":"))
     return {key: value for key, value in entity.items() if value is not None}
 
 
@@ -76,6 +86,8 @@ def incident_of(entity: dict[str, Any]) -> Incident:
     values["plan"] = Plan.model_validate_json(values["plan"])
     values["event"] = json.loads(values.get("event") or "{}")
     values["linked_fingerprints"] = [f for f in (values.get("linked_fingerprints") or "").split(",") if f]
+    for name in _LISTS:
+        values[name] = json.loads(values.get(name) or "[]")
     return Incident.model_validate(values | {"etag": entity.get("_etag")})
 
 
@@ -101,6 +113,26 @@ class IncidentStore:
     def __init__(self, tables_: tables.Tables, clock: Callable[[], datetime]):
         self._tables = tables_
         self._clock = clock
+        # Lifecycle moments (shared/decide/moments.py): which ones something announces (no subscriber for a
+        # moment: it is not recorded, and costs nothing), and what to call once one is recorded.
+        self.wants: Callable[[str], bool] = lambda moment: False
+        self.on_moment: Callable[[str], Awaitable[None]] | None = None
+
+    def _record_moment(self, before: Status | None, incident: Incident) -> bool:
+        moment = moment_of(before, incident.status, incident.gate)
+        if moment is None or moment in incident.moments or not self.wants(moment):
+            return False
+        incident.moments.append(moment)
+        return True
+
+    async def _moment_recorded(self, incident_id: str) -> None:
+        """Ask for the announcement now; if that fails, the reconciler asks again (the moment is on the record)."""
+        if self.on_moment is None:
+            return
+        try:
+            await self.on_moment(incident_id)
+        except Exception as error:  # noqa: BLE001 - never fail the change that made the moment
+            log.warning("could not queue the announcement of %s (the reconciler will): %s", incident_id, error)
 
     async def _incidents(self):
         return await self._tables.table("incidents")
@@ -115,8 +147,9 @@ class IncidentStore:
         """Insert the incident and its fingerprint together: the incident as written, or, when the fingerprint is
         already taken (another delivery won), nothing is written and what that one recorded is returned."""
         table = await self._incidents()
+        announce = self._record_moment(None, incident)
         rows = [incident_entity(incident), _fingerprint_row(incident.fingerprint, incident)]
-        indexed = not is_final(incident.status)
+        indexed = _indexed(incident)
         if indexed:  # first, so an open incident is never missing from the index (a stray row is mended)
             await tables.insert(await self._open_index(), _open_entity(OpenIncident.of(incident)))
         try:
@@ -135,6 +168,8 @@ class IncidentStore:
             if existing is None:  # only the incident row can have collided: a new id will do
                 raise
             return existing
+        if announce:
+            await self._moment_recorded(incident.id)
         return incident.model_copy(update={"etag": etags[0]})
 
     async def link_fingerprint(self, fingerprint: str, incident: Incident | Recorded) -> bool:
@@ -178,16 +213,19 @@ class IncidentStore:
             if changed is None:
                 return current
             changed.updated_at = self._clock()
+            announce = changed.status != current.status and self._record_moment(current.status, changed)
             try:
                 etag = await tables.replace_if_unchanged(await self._incidents(), incident_entity(changed), current.etag)
             except tables.EntityChanged:
                 continue
             changed.etag = etag
-            if is_final(changed.status):
-                if not is_final(current.status):
+            if not _indexed(changed):
+                if _indexed(current):
                     await self._close(incident_id)
             elif _index_outdated(OpenIncident.of(current), OpenIncident.of(changed)):
                 await self._index(changed)
+            if announce:
+                await self._moment_recorded(incident_id)
             return changed
         raise tables.StoreError(f"incident {incident_id} kept changing under 20 attempts to update it")
 
@@ -301,7 +339,7 @@ class IncidentStore:
         except IncidentNotFound:
             await self._close(entry.incident_id)
             return None
-        if is_final(incident.status):
+        if not _indexed(incident):
             await self._close(entry.incident_id)
             return None
         if OpenIncident.of(incident) != entry:
@@ -330,6 +368,11 @@ class IncidentStore:
             await tables.delete_together(table, [*keys, (INCIDENT_PARTITION, row["RowKey"])])
             removed += 1
         return removed
+
+
+def _indexed(incident: Incident) -> bool:
+    """In the open index: not final, or final with moments still to announce (the index is their outbox)."""
+    return not is_final(incident.status) or bool(incident.pending_moments)
 
 
 def _index_outdated(before: OpenIncident, after: OpenIncident) -> bool:

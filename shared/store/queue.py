@@ -1,4 +1,5 @@
-"""The run queue: one message per incident run, carrying only the incident id (every run re-reads the record).
+"""The run queue: one message per incident run, carrying only the incident id (every run re-reads the record),
+and, with a `job`, the side work about an incident that must never hold up its run (announcing its moments).
 
 Messages are base64-encoded, the Functions host's default `messageEncoding` for queue triggers.
 The storage queue SDK is imported on first use: it costs ~0.4 s to import and the alert intake's cold
@@ -14,8 +15,14 @@ from typing import Any
 from shared.store.storage import StorageAccount, store_failure
 
 
-def encode(incident_id: str, reason: str) -> str:
-    return json.dumps({"incident_id": incident_id, "reason": reason}, separators=(",", ":"))
+JOBS = frozenset({"moments"})
+
+
+def encode(incident_id: str, reason: str, job: str | None = None) -> str:
+    message = {"incident_id": incident_id, "reason": reason}
+    if job is not None:
+        message["job"] = job
+    return json.dumps(message, separators=(",", ":"))
 
 
 def decode(body: bytes | str) -> dict[str, Any]:
@@ -24,6 +31,8 @@ def decode(body: bytes | str) -> dict[str, Any]:
     message = json.loads(text)
     if not isinstance(message, dict) or not isinstance(message.get("incident_id"), str):
         raise ValueError("a run message is a JSON object with an 'incident_id' string")
+    if message.get("job") is not None and message["job"] not in JOBS:
+        raise ValueError(f"unknown job {message['job']!r} (known: {', '.join(sorted(JOBS))})")
     return message
 
 
@@ -52,12 +61,12 @@ class RunQueue:
                 self._client = client
         return self._client
 
-    async def send(self, incident_id: str, reason: str, delay_seconds: float = 0) -> None:
+    async def send(self, incident_id: str, reason: str, delay_seconds: float = 0, job: str | None = None) -> None:
         from azure.core.exceptions import AzureError
 
         client = await self._queue()
         try:
-            await client.send_message(encode(incident_id, reason), visibility_timeout=int(delay_seconds) or None)
+            await client.send_message(encode(incident_id, reason, job), visibility_timeout=int(delay_seconds) or None)
         except AzureError as error:
             raise store_failure(f"enqueue incident {incident_id} on {self.name}", "queue", error) from error
 

@@ -12,6 +12,8 @@ from shared.errors import TransitionRefused
     ("accepted", "running"), ("running", "verifying"), ("verifying", "resolved"), ("accepted", "suppressed"),
     ("accepted", "awaiting_approval"), ("awaiting_approval", "running"), ("awaiting_approval", "rejected"),
     ("running", "escalated"), ("running", "failed"), ("verifying", "escalated"), ("running", "resolved"),
+    ("running", "awaiting_approval"), ("verifying", "awaiting_approval"), ("verifying", "watching"), ("running", "watching"), ("watching", "resolved"),
+    ("watching", "escalated"), ("watching", "cancelled"),
 ])
 def test_forward_moves_are_allowed(current, wanted):
     assert transition(current, wanted) == Status(wanted)
@@ -19,8 +21,8 @@ def test_forward_moves_are_allowed(current, wanted):
 
 @pytest.mark.parametrize(("current", "wanted"), [
     ("resolved", "running"), ("failed", "accepted"), ("escalated", "resolved"), ("verifying", "running"),
-    ("running", "accepted"), ("suppressed", "running"), ("running", "awaiting_approval"),
-    ("cancelled", "running"), ("verifying", "awaiting_approval"),
+    ("running", "accepted"), ("suppressed", "running"), ("watching", "running"), ("watching", "verifying"),
+    ("cancelled", "running"), ("watching", "awaiting_approval"),
 ])
 def test_backward_moves_and_moves_out_of_final_states_are_refused(current, wanted):
     with pytest.raises(TransitionRefused) as caught:
@@ -66,8 +68,10 @@ def test_a_step_moves_forward_only():
 
     assert step_transition("waiting", "running") is StepState.RUNNING
     assert step_transition("delayed", "failed") is StepState.FAILED
+    assert step_transition("pending", "not_run") is StepState.NOT_RUN  # a later step after a failed one
     for ended, wanted in (("done", "running"), ("skipped", "running"), ("failed", "running"),
-                          ("escalated", "waiting"), ("running", "pending"), ("pending", "done")):
+                          ("escalated", "waiting"), ("running", "pending"), ("pending", "done"),
+                          ("running", "not_run"), ("not_run", "running"), ("waiting", "not_run")):
         with pytest.raises(TransitionRefused, match=f"cannot move a step from {ended} to {wanted}"):
             step_transition(ended, wanted)
 
