@@ -192,6 +192,16 @@ class Emulator:
         return self.fault(r"^(POST|GET) /v1/", status=status, body=body, headers=headers, times=times,
                           server="logs")
 
+    @property
+    def targets(self) -> TargetPool:
+        """The health targets for sweeps (their loop starts on first use)."""
+        with self._lazy:
+            if self._targets is None:
+                from local.emulator.targets import TargetPool  # here, so `python -m local.emulator.targets` runs
+
+                self._targets = TargetPool(self._servers.server_context)
+            return self._targets
+
     def add_static_web_app(self, name: str, workflow: Workflow, *, version_from: str = "ref",
                            deployed: str | None = None) -> StaticWebApp:
         """A Static Web App whose content is set by `workflow` (a deploy workflow on `emu.github`): it serves
@@ -214,6 +224,8 @@ class Emulator:
         self.stop()
 
     def stop(self) -> None:
+        if self._targets is not None:
+            self._targets.stop()
         self.postgres.stop()
         self._servers.stop()
         self._scratch.cleanup()
