@@ -6,6 +6,7 @@ Retry-After, 5xx, slow or dropped responses, a swap that ends Failed) and assert
 
     with Emulator() as emu:
         site = emu.add_app("augeo-production-api", production="v1.2.3", staging="v1.2.2", broken={"v1.2.3"})
+        insights = emu.add_app_insights("augeo-production-api")   # its requests and exceptions, queryable
         env = emu.settings_env()
 
 The services that are not Azure's start on first use, each on its own HTTPS server with the same CA: the
@@ -14,6 +15,9 @@ GitHub REST stand-in (`emu.github`, `emu.github_url`), a Static Web App served b
 (the wall clock, or a `ManualClock` a test moves: `Emulator(clock=ManualClock())`).
 PostgreSQL flexible servers are real PostgreSQL databases (`add_postgres_server`, postgres.py), restored to a
 point in time for real; App Service app settings can be Key Vault references (`add_app(app_settings=...)`).
+For the health sweeps and the post-rollback watch, also on first use: the Log Analytics query API (`emu.logs`,
+`emu.logs_url`, logs.py) over Application Insights telemetry that follows the scenario on `emu.clock`
+(`emu.add_app_insights`, telemetry.py), and a pool of health targets (`emu.targets`, targets.py).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import tempfile
 import threading
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from local.emulator.activity_log import ActivityLog
 from local.emulator.arm_resources import ResourceGroup, ResourceWorld
@@ -30,19 +34,24 @@ from local.emulator.deployments import Deployments
 from local.emulator.github import GitHub
 from local.emulator.github_workflows import Outcome, Workflow, WorkflowFile, WorkflowInput
 from local.emulator.keyvault import TENANT, KeyVault
+from local.emulator.logs import LogAnalytics
 from local.emulator.postgres import FlexibleServer, PostgreSQLFlexible
 from local.emulator.resource_graph import ResourceGraph
 from local.emulator.server import Fault, HttpsServers, Recorder, Request, Response, arm_error
 from local.emulator.slack import SlackWebhooks
 from local.emulator.staticwebapp import StaticWebApp
 from local.emulator.teams import TeamsWorkflows
+from local.emulator.telemetry import Component, Telemetry, Workspace
 from local.emulator.web import AppKind, AppService, Site, Slot, deployment_record, iso, recent
+
+if TYPE_CHECKING:
+    from local.emulator.targets import TargetPool
 
 SUBSCRIPTION = "34adfa4f-cedf-4dc0-ba29-b6d1a69ab345"
 RESOURCE_GROUP = "augeo-production-rg"
 EMULATOR_TOKEN = "emulator-token"  # what shared.adapters.azure.EmulatorCredential presents
 
-__all__ = ["Emulator", "Fault", "ManualClock", "Outcome", "Request", "RESOURCE_GROUP", "ResourceGroup", "SUBSCRIPTION",
+__all__ = ["Component", "Emulator", "Fault", "ManualClock", "Outcome", "Request", "RESOURCE_GROUP", "ResourceGroup", "SUBSCRIPTION",
            "Site", "StaticWebApp", "WorkflowFile", "WorkflowInput"]
 
 
@@ -53,6 +62,9 @@ class Emulator:
         self._github: GitHub | None = None
         self._teams: TeamsWorkflows | None = None
         self._slack: SlackWebhooks | None = None
+        self._logs: LogAnalytics | None = None
+        self._workspace: Workspace | None = None
+        self._targets: TargetPool | None = None
         self.static_web_apps: dict[str, StaticWebApp] = {}
         self._scratch = tempfile.TemporaryDirectory(prefix="azure-emulator-")
         self.recorder = Recorder()
@@ -125,6 +137,71 @@ class Emulator:
                 self._slack = slack
             return self._slack
 
+    @property
+    def telemetry(self) -> Telemetry:
+        """What Application Insights recorded for the apps given one (`add_app_insights`), on `emu.clock`."""
+        return self.logs.telemetry
+
+    @property
+    def logs(self) -> LogAnalytics:
+        """The Log Analytics query API (its server starts on first use)."""
+        with self._lazy:
+            if self._logs is None:
+                logs = LogAnalytics(Telemetry(self.web, self.clock))
+                self._logs_port = self._servers.start("logs", logs.route)
+                self._logs = logs
+            return self._logs
+
+    @property
+    def logs_url(self) -> str:
+        """The Log Analytics query endpoint (LogsQueryClient's `endpoint`; its `audience` must stay
+        https://api.loganalytics.io, the only audience the emulator accepts, as the service)."""
+        self.logs  # noqa: B018 - starts it
+        return f"https://127.0.0.1:{self._logs_port}"
+
+    def add_app_insights(self, app: str, *, name: str | None = None, workspace: Workspace | None = None
+                         ) -> Component:
+        """A workspace-based Application Insights component recording the requests and exceptions of App
+        Service `app` (added first with add_app), in `workspace` (default: one shared workspace)."""
+        site = self.web.site(app)
+        if workspace is None:
+            if self._workspace is None:
+                self._workspace = self.telemetry.add_workspace("augeo-production-logs", site.subscription,
+                                                               site.resource_group)
+            workspace = self._workspace
+        return self.telemetry.add_component(site, workspace, name)
+
+    def add_workspace(self, name: str, resource_group: str = RESOURCE_GROUP,
+                      subscription: str = SUBSCRIPTION) -> Workspace:
+        return self.telemetry.add_workspace(name, subscription, resource_group)
+
+    def fail_logs_queries(self, status: int = 503, times: int | None = 1, code: str | None = None,
+                          message: str | None = None, retry_after: str | None = None) -> Fault:
+        """The next `times` Log Analytics queries fail with `status` and the service's error body."""
+        from local.emulator.logs import logs_error
+
+        default_code, default_message = {
+            429: ("ThrottledError", "Your request was throttled; retry after the interval in Retry-After."),
+            500: ("InternalServerError", "An internal error occurred."),
+            502: ("BadGateway", "The server received an invalid response from an upstream server."),
+            503: ("ServiceUnavailableError", "The service is temporarily unavailable; retry the request."),
+            504: ("GatewayTimeout", "The query did not finish within the server timeout."),
+        }.get(status, ("InjectedFault", f"injected {status}"))
+        body = logs_error(status, code or default_code, message or default_message).body
+        headers = {"Retry-After": retry_after} if retry_after is not None else {}
+        return self.fault(r"^(POST|GET) /v1/", status=status, body=body, headers=headers, times=times,
+                          server="logs")
+
+    @property
+    def targets(self) -> TargetPool:
+        """The health targets for sweeps (their loop starts on first use)."""
+        with self._lazy:
+            if self._targets is None:
+                from local.emulator.targets import TargetPool  # here, so `python -m local.emulator.targets` runs
+
+                self._targets = TargetPool(self._servers.server_context)
+            return self._targets
+
     def add_static_web_app(self, name: str, workflow: Workflow, *, version_from: str = "ref",
                            deployed: str | None = None) -> StaticWebApp:
         """A Static Web App whose content is set by `workflow` (a deploy workflow on `emu.github`): it serves
@@ -147,6 +224,8 @@ class Emulator:
         self.stop()
 
     def stop(self) -> None:
+        if self._targets is not None:
+            self._targets.stop()
         self.postgres.stop()
         self._servers.stop()
         self._scratch.cleanup()

@@ -223,6 +223,11 @@ class HttpsServers:
         self._recorder = recorder
         self._servers: list[_Server] = []
 
+    @property
+    def server_context(self) -> ssl.SSLContext:
+        """The TLS context the servers present (a certificate for 127.0.0.1 and localhost from this CA)."""
+        return self._context
+
     def issue_cert(self, directory: str, *hosts: str) -> tuple[str, str]:
         """A server certificate for `hosts` from this CA (e.g. for a TLS redis-server): (cert path, key path)."""
         cert = self._ca.issue_cert(*hosts)

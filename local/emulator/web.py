@@ -154,6 +154,8 @@ class AppService:
         self.lock = threading.RLock()
         self.vault: KeyVault | None = None  # where Key Vault references resolve
         self.clock: Callable[[], float] = time.time
+        # Called with the site whenever what one of its slots runs changes (Application Insights follows it).
+        self.listeners: list[Callable[[Site], None]] = []
 
     # ----- scenario set-up -------------------------------------------------------------------------
     def add_site(self, site: Site) -> Site:
@@ -379,6 +381,11 @@ class AppService:
             source.deployments, target.deployments = target.deployments, source.deployments
             site.last_swap = {"timestampUtc": iso(operation.ended), "sourceSlotName": source.name,
                               "destinationSlotName": target.name}
+            self._changed(site)
+
+    def _changed(self, site: Site) -> None:
+        for listener in list(self.listeners):
+            listener(site)
 
     def _lro_headers(self, site: Site, operation: Operation) -> dict[str, str]:
         base = (f"{self._base_url()}/subscriptions/{site.subscription}/providers/Microsoft.Web/locations/"
@@ -485,6 +492,7 @@ class AppService:
                 return web_error(400, "BadRequest", f"linuxFxVersion {fx!r} is not DOCKER|<image>:<tag>", "04022")
             slot.release = release
             slot.deployments.append(deployment_record(release, author="config update"))
+            self._changed(site)
         return Response(200, self._config_body(site, slot))
 
     def _deployment_body(self, site: Site, slot: Slot, deployment: dict[str, Any]) -> dict[str, Any]:

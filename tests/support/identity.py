@@ -98,3 +98,39 @@ def client_principal(*roles: str, oid: str = "b0b0b0b0-0000-0000-0000-0000000000
     principal = {"auth_typ": "aad", "name_typ": "name", "role_typ": "roles", "claims": claims}
     return {"X-MS-CLIENT-PRINCIPAL": base64.b64encode(json.dumps(principal).encode()).decode(),
             "X-MS-CLIENT-PRINCIPAL-NAME": name, "X-MS-CLIENT-PRINCIPAL-ID": oid}
+
+
+class ManagedIdentity:
+    """What a managed identity's credential does for an SDK client: for each scope it is asked, an Entra v1
+    access token whose `aud` is that scope's resource (`https://api.loganalytics.io/.default` ->
+    `https://api.loganalytics.io`), signed by `issuer`. `scopes` records what was asked, in order."""
+
+    def __init__(self, issuer: Issuer, app_id: str = "5f3c1e2a-7b8d-4e9f-a0b1-c2d3e4f5a6b7", expires_in: int = 3600):
+        self.issuer, self.app_id, self.expires_in = issuer, app_id, expires_in
+        self.scopes: list[str] = []
+
+    def _mint(self, scopes: tuple[str, ...]) -> tuple[str, int]:
+        self.scopes.extend(scopes)
+        audience = scopes[0].removesuffix("/.default")
+        token = self.issuer.token(version="1.0", audience=audience, app_id=self.app_id, name=None,
+                                  expires_in=self.expires_in)
+        return token, int(time.time()) + self.expires_in
+
+    async def get_token(self, *scopes: str, **kwargs: Any):
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(*self._mint(scopes))
+
+    async def get_token_info(self, *scopes: str, options: Any = None):
+        from azure.core.credentials import AccessTokenInfo
+
+        return AccessTokenInfo(*self._mint(scopes))
+
+    async def close(self) -> None:
+        pass
+
+    async def __aenter__(self) -> ManagedIdentity:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        pass
