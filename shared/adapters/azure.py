@@ -23,18 +23,23 @@ from shared.errors import (
 
 EMULATOR_TOKEN = "emulator-token"
 STORAGE_SCOPE = "https://storage.azure.com/.default"
+LOGS_SCOPE = "https://api.loganalytics.io/.default"  # Log Analytics queries (the post-rollback watch)
 _EMULATOR_TENANT = "00000000-0000-0000-0000-000000000000"
 
 
+_JWT_AUDIENCES = {STORAGE_SCOPE: "https://storage.azure.com", LOGS_SCOPE: "https://api.loganalytics.io"}
+
+
 def _emulator_token(scopes: tuple[str, ...], expires: int) -> str:
-    """The fixed token for the emulator's ARM and Key Vault; for storage, a JWT of the shape Azurite's basic
-    OAuth checks (an Entra issuer, the storage audience, iat/nbf/exp; it verifies no signature)."""
-    if STORAGE_SCOPE not in scopes:
+    """The fixed token for the emulator's ARM and Key Vault; for storage and Log Analytics, which check a token's
+    audience, a JWT of the shape they check (an Entra issuer, the audience, iat/nbf/exp; no signature verified)."""
+    audience = next((_JWT_AUDIENCES[scope] for scope in scopes if scope in _JWT_AUDIENCES), None)
+    if audience is None:
         return EMULATOR_TOKEN
     import jwt
 
     now = int(time.time())
-    claims = {"iss": f"https://sts.windows.net/{_EMULATOR_TENANT}/", "aud": "https://storage.azure.com",
+    claims = {"iss": f"https://sts.windows.net/{_EMULATOR_TENANT}/", "aud": audience,
               "iat": now, "nbf": now - 60, "exp": expires, "oid": "rollback-responder-emulator",
               "tid": _EMULATOR_TENANT}
     return jwt.encode(claims, "emulator-signing-key-not-a-secret-0123456789", algorithm="HS256")

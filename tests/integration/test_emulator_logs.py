@@ -402,3 +402,14 @@ def test_expired_tokens_and_tokens_for_another_audience_are_refused(emulator, is
                                    headers={"Authorization": f"Bearer {token}"},
                                    json={"query": REQUESTS.format(window="5m")})
             assert response.status_code == 403 and response.json()["error"]["code"] == code, name
+
+
+async def test_the_app_s_emulator_credential_is_accepted_for_log_analytics(emulator, insights):
+    """The local demo's credential mints a token for the Log Analytics audience the emulator checks (the fixed
+    token it gives ARM is refused there, as the service would refuse it)."""
+    from shared.adapters.azure import EmulatorCredential
+
+    async with LogsQueryClient(EmulatorCredential(), endpoint=emulator.logs_url, audience=AUDIENCE,
+                               connection_verify=emulator.ca_path, retry_total=0) as client:
+        result = await client.query_workspace(insights.workspace.id, EXCEPTIONS, timespan=timedelta(hours=1))
+    assert result.status == LogsQueryStatus.SUCCESS
